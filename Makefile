@@ -1,0 +1,44 @@
+# Two commands do all set-up (see README.md):
+#   make lab    install into .venv if needed, then open the course in JupyterLab
+#   make test   install into .venv if needed, then run every test (unit tests and notebooks)
+#
+# TORCH picks the torch build; the default takes the standard wheel from the package index
+# (CUDA-capable on Linux with an NVIDIA GPU, CPU-only where a local CPU wheel is configured).
+# Another build:  make lab TORCH="torch --index-url https://download.pytorch.org/whl/cpu"
+
+PYTHON  ?= python3
+VENV    ?= .venv
+TORCH   ?= torch==2.13.0
+PROFILE ?=
+LAB_ARGS ?=
+
+BIN   := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: install lab test unit notebooks clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet $(TORCH)
+	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
+	touch $(STAMP)
+
+lab: install
+	VITLIB_PROFILE=$(PROFILE) $(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+
+test: install
+	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests notebooks \
+		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
+
+unit: install
+	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests -p no:cacheprovider
+
+# Re-run every lesson top to bottom in the cpu profile and store its outputs in the notebook.
+notebooks: install
+	VITLIB_PROFILE=cpu $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
+		--ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,95 @@
+"""The Transformer encoder: pre-norm blocks of self-attention and an MLP, stacked.
+
+ViT paper, Section 3.1, Eqs. 2-3:
+    z'_l = MSA(LN(z_{l-1})) + z_{l-1}
+    z_l  = MLP(LN(z'_l)) + z'_l
+The MLP has two layers with a GELU between them; the hidden width is ``mlp_ratio * D``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .attention import MultiHeadSelfAttention
+
+__all__ = ["MLP", "EncoderBlock", "Encoder"]
+
+
+class MLP(nn.Module):
+    """``(B, N, D) -> (B, N, D)``: Linear(D, hidden) -> GELU -> dropout -> Linear(hidden, D) -> dropout."""
+
+    def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0):
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden_dim, dim)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
+
+
+class EncoderBlock(nn.Module):
+    """One pre-norm block: LayerNorm -> attention -> residual, LayerNorm -> MLP -> residual.
+
+    Args:
+        dim: the model width ``D``.
+        heads: attention heads.
+        mlp_ratio: MLP hidden width as a multiple of ``D`` (4 in the paper).
+        dropout: dropout after the attention projection and in the MLP.
+        attn_dropout: dropout on the attention weights.
+        qkv_bias: bias on the Q, K, V projections.
+        fused_attn: use the fused attention kernel when weights are not asked for.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        heads: int,
+        mlp_ratio: float = 4.0,
+        *,
+        dropout: float = 0.0,
+        attn_dropout: float = 0.0,
+        qkv_bias: bool = True,
+        fused_attn: bool = True,
+    ):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = MultiHeadSelfAttention(
+            dim, heads, qkv_bias=qkv_bias, attn_dropout=attn_dropout, proj_dropout=dropout, fused=fused_attn
+        )
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout)
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """x: ``(B, N, D)`` -> ``(B, N, D)``, and the attention weights ``(B, h, N, N)`` if asked."""
+        if return_attention:
+            attended, weights = self.attn(self.norm1(x), return_attention=True)
+        else:
+            attended, weights = self.attn(self.norm1(x)), None
+        x = x + attended  # (B, N, D)
+        x = x + self.mlp(self.norm2(x))  # (B, N, D)
+        return (x, weights) if return_attention else x
+
+
+class Encoder(nn.Module):
+    """A stack of ``depth`` :class:`EncoderBlock` s (keyword arguments are passed to each block)."""
+
+    def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, **block_kwargs):
+        super().__init__()
+        if not isinstance(depth, int) or depth < 1:
+            raise ValueError(f"depth must be a positive int, got {depth!r}")
+        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, **block_kwargs) for _ in range(depth))
+
+    def forward(self, x: torch.Tensor, return_attention: bool = False):
+        """x: ``(B, N, D)`` -> ``(B, N, D)``; with ``return_attention``, also a list of ``depth``
+        attention-weight tensors ``(B, h, N, N)``, first layer first."""
+        attentions = []
+        for block in self.blocks:
+            if return_attention:
+                x, weights = block(x, return_attention=True)
+                attentions.append(weights)
+            else:
+                x = block(x)
+        return (x, attentions) if return_attention else x

@@ -1,0 +1,1 @@
+"""Exercise checks, one module per lesson (``from vitlib.exercises import lesson01``)."""

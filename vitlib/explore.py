@@ -1,0 +1,140 @@
+"""Interactive explorers for JupyterLab, built on ipywidgets.
+
+Each explorer holds its sliders, a label and an ``Image`` widget with the current figure as PNG; the
+sliders' callbacks redraw the figure and the label. ``redraws`` counts redraws, so tests can set a
+slider's value from Python and check what was redrawn. Display an explorer by leaving it as the last
+expression of a cell, or with ``display(explorer)``.
+"""
+
+from __future__ import annotations
+
+import io
+
+import ipywidgets as widgets
+import torch
+from matplotlib.figure import Figure
+
+from . import plot
+from .patches import grid_shape
+
+__all__ = ["PatchExplorer", "PositionSimilarityExplorer"]
+
+
+def _png(fig: Figure) -> bytes:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=80, bbox_inches="tight")
+    return buffer.getvalue()
+
+
+class _Explorer:
+    widget: widgets.Widget
+
+    def _ipython_display_(self):
+        from IPython.display import display
+
+        display(self.widget)
+
+
+class PatchExplorer(_Explorer):
+    """Patch size and stride sliders over a photo: the grid on the photo, the mosaic of patches, and
+    the count with its formula.
+
+    Args:
+        image: ``(C, H, W)`` in [0, 1].
+        patch_size, stride: the starting values.
+    """
+
+    def __init__(self, image: torch.Tensor, patch_size: int = 32, stride: int | None = None):
+        if image.ndim != 3:
+            raise ValueError(f"image must have shape (C, H, W), got {tuple(image.shape)}")
+        self.image = image
+        H, W = image.shape[-2:]
+        stride = patch_size if stride is None else stride
+        side = min(H, W)
+        style = {"description_width": "80px"}
+        layout = widgets.Layout(width="420px")
+        self.patch_slider = widgets.IntSlider(
+            value=patch_size, min=4, max=side, step=1, description="patch size",
+            continuous_update=False, style=style, layout=layout,
+        )
+        self.stride_slider = widgets.IntSlider(
+            value=stride, min=1, max=side, step=1, description="stride",
+            continuous_update=False, style=style, layout=layout,
+        )
+        self.count_label = widgets.HTML()
+        self.figure = widgets.Image(format="png")
+        self.redraws = 0
+        self.count = 0
+        self.patch_slider.observe(self._on_change, names="value")
+        self.stride_slider.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([self.patch_slider, self.stride_slider, self.count_label, self.figure])
+        self.redraw()
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Recompute the count and redraw the figure for the sliders' current values."""
+        H, W = self.image.shape[-2:]
+        p, s = self.patch_slider.value, self.stride_slider.value
+        n_h, n_w = grid_shape((H, W), p, s)
+        self.count = n_h * n_w
+        kind = "overlapping" if s < p else ("tiling" if s == p else "with gaps")
+        self.count_label.value = (
+            f"<b class='patch-count'>N = {self.count}</b> patches ({kind}) &nbsp; = "
+            f"(&lfloor;({H} &minus; {p}) / {s}&rfloor; + 1) &times; (&lfloor;({W} &minus; {p}) / {s}&rfloor; + 1)"
+            f" = {n_h} &times; {n_w}; each patch is a vector of {self.image.shape[0]}&middot;{p}&middot;{p}"
+            f" = {self.image.shape[0] * p * p} numbers"
+        )
+        fig = Figure(figsize=(10, 4.8))
+        left, right = fig.subplots(1, 2)
+        plot.draw_patch_grid(self.image, p, s, ax=left)
+        plot.draw_patch_mosaic(self.image, p, s, ax=right)
+        self.figure.value = _png(fig)
+        self.redraws += 1
+
+
+class PositionSimilarityExplorer(_Explorer):
+    """Pick a patch (row and column sliders) and see how similar its position embedding is to every
+    other patch's, for one or more position-embedding tables side by side.
+
+    Args:
+        tables: ``{title: (N, D) tensor}``, all for the same grid.
+        grid: ``(n_h, n_w)`` with ``n_h * n_w = N``.
+    """
+
+    def __init__(self, tables: dict[str, torch.Tensor], grid, row: int = 0, col: int = 0):
+        n_h, n_w = grid
+        for title, table in tables.items():
+            if table.ndim != 2 or table.shape[0] != n_h * n_w:
+                raise ValueError(f"table {title!r} must have shape ({n_h * n_w}, D) for a {n_h}x{n_w} grid, got {tuple(table.shape)}")
+        self.tables, self.grid = tables, (n_h, n_w)
+        self.row_slider = widgets.IntSlider(value=row, min=0, max=n_h - 1, description="patch row", continuous_update=False)
+        self.col_slider = widgets.IntSlider(value=col, min=0, max=n_w - 1, description="patch column", continuous_update=False)
+        self.label = widgets.HTML()
+        self.figure = widgets.Image(format="png")
+        self.redraws = 0
+        self.row_slider.observe(self._on_change, names="value")
+        self.col_slider.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([widgets.HBox([self.row_slider, self.col_slider]), self.label, self.figure])
+        self.redraw()
+
+    @property
+    def index(self) -> int:
+        """The chosen patch's position in the sequence (row-major)."""
+        return self.row_slider.value * self.grid[1] + self.col_slider.value
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw one similarity map per table for the chosen patch."""
+        row, col = self.row_slider.value, self.col_slider.value
+        self.label.value = f"<b class='patch-index'>patch ({row}, {col})</b>, token {self.index + 1} after CLS"
+        fig = Figure(figsize=(3.2 * len(self.tables), 3.4))
+        axes = fig.subplots(1, len(self.tables), squeeze=False)[0]
+        for ax, (title, table) in zip(axes, self.tables.items()):
+            plot.draw_similarity_map(table, self.grid, self.index, ax=ax)
+            ax.set_title(title)
+        self.figure.value = _png(fig)
+        self.redraws += 1

@@ -1,0 +1,228 @@
+"""The Vision Transformer: patches -> tokens (+ CLS, + positions) -> encoder -> c0 -> classifier.
+
+ViT paper, Section 3.1 and Eq. 4: y = LN(z_L^0), the encoder's output at the CLS position (c0), feeds
+a linear classifier whose softmax gives one probability per class. ``pool="mean"`` averages the patch
+outputs c1..cn instead. Variant sizes: ViT paper Table 1 (B, L, H) and DeiT (Touvron et al., 2021,
+Table 1: Ti, S).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ._checks import as_pair, check_choice
+from .embedding import PatchEmbedding
+from .encoder import Encoder
+from .patches import grid_shape
+from .position import POSITION_KINDS, PositionEmbedding
+
+__all__ = ["ViTConfig", "VARIANTS", "vit_config", "create_vit", "ViT"]
+
+POOLINGS = ("cls", "mean")
+
+
+@dataclass
+class ViTConfig:
+    image_size: int | tuple[int, int] = 224  # H or (H, W) of the input images
+    in_channels: int = 3  # C: 3 for colour, 1 for grey
+    patch_size: int | tuple[int, int] = 16  # p or (p_h, p_w)
+    stride: int | tuple[int, int] | None = None  # None: equal to patch_size (no overlap)
+    dim: int = 768  # D, the token width
+    depth: int = 12  # number of encoder blocks
+    heads: int = 12  # attention heads; must divide dim
+    mlp_ratio: float = 4.0  # MLP hidden width = mlp_ratio * dim
+    num_classes: int = 1000  # K, the classifier's outputs
+    pos_embed: str = "learned"  # one of POSITION_KINDS
+    pool: str = "cls"  # "cls": c0 feeds the classifier; "mean": the mean of c1..cn does
+    dropout: float = 0.0  # dropout after embeddings, attention projection and in the MLP
+    attn_dropout: float = 0.0  # dropout on the attention weights
+    qkv_bias: bool = True  # bias on the Q, K, V projections
+    fused_attn: bool = True  # use F.scaled_dot_product_attention when weights are not needed
+
+    def __post_init__(self):
+        image = as_pair(self.image_size, "image_size")
+        patch = as_pair(self.patch_size, "patch_size")
+        as_pair(patch if self.stride is None else self.stride, "stride")
+        if patch[0] > image[0] or patch[1] > image[1]:
+            raise ValueError(f"patch_size {self.patch_size!r} is larger than image_size {self.image_size!r}")
+        for name in ("in_channels", "dim", "depth", "heads", "num_classes"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
+        if self.dim % self.heads:
+            divisors = [h for h in range(1, self.dim + 1) if self.dim % h == 0]
+            raise ValueError(
+                f"dim must be divisible by heads, got dim={self.dim} and heads={self.heads}; "
+                f"valid head counts for dim={self.dim}: {divisors}"
+            )
+        check_choice(self.pos_embed, "position-encoding kind", POSITION_KINDS)
+        check_choice(self.pool, "pooling", POOLINGS)
+        if self.pos_embed == "sincos2d" and self.dim % 4:
+            raise ValueError(f"pos_embed='sincos2d' needs dim divisible by 4, got dim={self.dim}")
+        if self.pos_embed == "sincos1d" and self.dim % 2:
+            raise ValueError(f"pos_embed='sincos1d' needs an even dim, got dim={self.dim}")
+        for name in ("dropout", "attn_dropout"):
+            if not 0.0 <= getattr(self, name) < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+
+    @property
+    def grid(self) -> tuple[int, int]:
+        """The patch grid ``(n_h, n_w)``."""
+        return grid_shape(self.image_size, self.patch_size, self.stride)
+
+    @property
+    def num_patches(self) -> int:
+        n_h, n_w = self.grid
+        return n_h * n_w
+
+
+# Named variants. The paper's models take 224x224 RGB images and 1000 (ImageNet) classes; the course
+# presets are small enough to train on a laptop CPU.
+VARIANTS: dict[str, dict] = {
+    "Ti/16": dict(dim=192, depth=12, heads=3, patch_size=16),  # DeiT-Ti, 5.7M parameters
+    "S/16": dict(dim=384, depth=12, heads=6, patch_size=16),  # DeiT-S, 22M
+    "B/16": dict(dim=768, depth=12, heads=12, patch_size=16),  # ViT-Base, 86M
+    "B/32": dict(dim=768, depth=12, heads=12, patch_size=32),
+    "L/16": dict(dim=1024, depth=24, heads=16, patch_size=16),  # ViT-Large, 307M
+    "H/14": dict(dim=1280, depth=32, heads=16, patch_size=14),  # ViT-Huge, 632M
+    # course presets
+    "course-tiny": dict(image_size=32, patch_size=4, dim=64, depth=4, heads=4, mlp_ratio=2.0, num_classes=10),
+    "course-small": dict(image_size=32, patch_size=4, dim=192, depth=6, heads=6, mlp_ratio=2.0, num_classes=10),
+    "digits-tiny": dict(
+        image_size=28, in_channels=1, patch_size=4, dim=64, depth=4, heads=4, mlp_ratio=2.0, num_classes=10
+    ),
+}
+
+
+def vit_config(variant: str, **overrides) -> ViTConfig:
+    """The :class:`ViTConfig` of a named variant, with any field overridden by keyword."""
+    check_choice(variant, "variant", tuple(VARIANTS))
+    fields = {f.name for f in dataclasses.fields(ViTConfig)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"unknown ViTConfig field(s) {unknown}; valid fields: {sorted(fields)}")
+    return ViTConfig(**{**VARIANTS[variant], **overrides})
+
+
+def create_vit(variant: str, **overrides) -> "ViT":
+    """A freshly initialised :class:`ViT` of a named variant, e.g. ``create_vit("S/16", num_classes=10)``."""
+    return ViT(vit_config(variant, **overrides))
+
+
+class ViT(nn.Module):
+    """Vision Transformer for image classification.
+
+    ``forward``: images ``(B, C, H, W)`` -> logits ``(B, K)``; ``features``: -> c0 ``(B, D)``;
+    ``predict_proba``: -> class probabilities ``(B, K)``.
+    """
+
+    def __init__(self, config: ViTConfig):
+        super().__init__()
+        if not isinstance(config, ViTConfig):
+            raise TypeError(f"config must be a ViTConfig, got {type(config).__name__}")
+        self.config = config
+        c = config
+        self.patch_embed = PatchEmbedding(in_channels=c.in_channels, patch_size=c.patch_size, stride=c.stride, dim=c.dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
+        self.pos_embed = PositionEmbedding(c.pos_embed, c.grid, c.dim, num_prefix_tokens=1)
+        self.pos_drop = nn.Dropout(c.dropout)
+        self.encoder = Encoder(
+            c.dim, c.depth, c.heads, c.mlp_ratio,
+            dropout=c.dropout, attn_dropout=c.attn_dropout, qkv_bias=c.qkv_bias, fused_attn=c.fused_attn,
+        )
+        self.norm = nn.LayerNorm(c.dim, eps=1e-6)
+        self.head = nn.Linear(c.dim, c.num_classes)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """Initialise as the reference ViT does: truncated normal (std 0.02) for linear weights and the
+        CLS and learned position tokens, zero biases, LayerNorm weight 1 and bias 0."""
+        for module in self.modules():
+            if isinstance(module, nn.Linear):
+                nn.init.trunc_normal_(module.weight, std=0.02)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.LayerNorm):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        if self.config.pos_embed == "learned":
+            nn.init.trunc_normal_(self.pos_embed.weight, std=0.02)
+
+    # --- checks -------------------------------------------------------------------------------
+    def _check_images(self, images: torch.Tensor) -> None:
+        c = self.config
+        if not isinstance(images, torch.Tensor):
+            raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
+        if images.ndim != 4:
+            raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
+        if images.shape[1] != c.in_channels:
+            raise ValueError(
+                f"images have {images.shape[1]} channels but the model was built for in_channels="
+                f"{c.in_channels}; convert the images (e.g. grey -> RGB with images.expand(-1, 3, -1, -1)) "
+                "or build the model with a matching in_channels"
+            )
+        expected = as_pair(c.image_size, "image_size")
+        if tuple(images.shape[-2:]) != expected:
+            raise ValueError(
+                f"images are {tuple(images.shape[-2:])} pixels but the model was built for image_size="
+                f"{expected}; resize them (F.interpolate(images, size={expected})) or call "
+                f"model.set_image_size({tuple(images.shape[-2:])}) to resample the position embedding"
+            )
+
+    # --- the forward pass, step by step -------------------------------------------------------
+    def embed(self, images: torch.Tensor) -> torch.Tensor:
+        """images ``(B, C, H, W)`` -> encoder input ``z_0`` ``(B, 1 + N, D)``: CLS token first, positions added."""
+        self._check_images(images)
+        tokens = self.patch_embed(images)  # (B, N, D)
+        cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
+        tokens = torch.cat([cls, tokens], dim=1)  # (B, 1 + N, D)
+        return self.pos_drop(self.pos_embed(tokens))
+
+    def encode(self, images: torch.Tensor, return_attention: bool = False):
+        """All encoder outputs c0..cn after the final LayerNorm: ``(B, 1 + N, D)``; with
+        ``return_attention``, also every layer's attention weights ``[(B, h, 1 + N, 1 + N)] * depth``."""
+        z = self.embed(images)
+        if return_attention:
+            z, attentions = self.encoder(z, return_attention=True)
+            return self.norm(z), attentions
+        return self.norm(self.encoder(z))
+
+    def pool(self, outputs: torch.Tensor) -> torch.Tensor:
+        """``(B, 1 + N, D)`` -> ``(B, D)``: c0, or the mean of c1..cn for ``pool="mean"``."""
+        return outputs[:, 0] if self.config.pool == "cls" else outputs[:, 1:].mean(dim=1)
+
+    def features(self, images: torch.Tensor) -> torch.Tensor:
+        """The image's feature vector c0 (or the mean patch output): ``(B, D)``."""
+        return self.pool(self.encode(images))
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """images ``(B, C, H, W)`` -> logits ``(B, K)``."""
+        return self.head(self.features(images))
+
+    @torch.no_grad()
+    def predict_proba(self, images: torch.Tensor) -> torch.Tensor:
+        """Softmax class probabilities ``(B, K)``; each row sums to 1."""
+        return self.forward(images).softmax(dim=-1)
+
+    # --- adapting a trained model ---------------------------------------------------------------
+    def reset_head(self, num_classes: int) -> None:
+        """Replace the classifier with a fresh one for ``num_classes`` classes (for fine-tuning)."""
+        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        device = self.head.weight.device
+        self.head = nn.Linear(self.config.dim, num_classes).to(device)
+        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        nn.init.zeros_(self.head.bias)
+        self.config = dataclasses.replace(self.config, num_classes=num_classes)
+
+    def set_image_size(self, image_size) -> None:
+        """Accept images of a new size: the patch grid changes and the position embedding is resampled
+        (learned) or recomputed (sin-cos). Patch size and stride stay the same."""
+        new_config = dataclasses.replace(self.config, image_size=image_size)  # validates
+        self.pos_embed.set_grid(new_config.grid)
+        self.config = new_config

@@ -1,0 +1,150 @@
+"""Figures for the lessons. Each function draws on a given matplotlib ``Axes`` (or makes a figure)
+and returns what it drew on, so notebooks and the interactive explorers share the same drawing code."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib.pyplot as plt
+import numpy as np
+import torch
+from matplotlib.patches import Rectangle
+
+from ._checks import as_pair
+from .images import to_numpy_image
+from .patches import coverage, extract_patches, grid_shape
+
+__all__ = [
+    "draw_patch_grid",
+    "draw_patch_mosaic",
+    "plot_probabilities",
+    "position_similarity",
+    "draw_similarity_map",
+    "plot_position_similarity_grid",
+]
+
+MAX_OUTLINES = 256  # draw every patch outline up to this many patches, else the first row and column
+
+
+def _new_axes(ax, figsize=(5, 5)):
+    if ax is None:
+        _, ax = plt.subplots(figsize=figsize)
+    return ax
+
+
+def draw_patch_grid(image: torch.Tensor, patch_size, stride=None, ax=None):
+    """The photo with the outline of each patch, a dot at each patch centre, the first two patches
+    shaded (to show overlap or a gap), and the pixels no patch covers tinted red.
+
+    Args:
+        image: ``(C, H, W)`` in [0, 1].
+        patch_size, stride: as in :func:`vitlib.patches.extract_patches`.
+    """
+    ax = _new_axes(ax)
+    H, W = image.shape[-2:]
+    p_h, p_w = as_pair(patch_size, "patch_size")
+    s_h, s_w = as_pair((p_h, p_w) if stride is None else stride, "stride")
+    n_h, n_w = grid_shape((H, W), (p_h, p_w), (s_h, s_w))
+    ax.imshow(to_numpy_image(image), cmap="gray" if image.shape[0] == 1 else None)
+    uncovered = (coverage((H, W), (p_h, p_w), (s_h, s_w)) == 0).numpy()
+    if uncovered.any():
+        tint = np.zeros((H, W, 4))
+        tint[uncovered] = (1.0, 0.0, 0.0, 0.55)
+        ax.imshow(tint)
+    every = n_h * n_w <= MAX_OUTLINES
+    for i in range(n_h):
+        for j in range(n_w):
+            if every or i == 0 or j == 0:
+                ax.add_patch(Rectangle((j * s_w - 0.5, i * s_h - 0.5), p_w, p_h, fill=False, lw=0.8, ec="white"))
+    for k, colour in enumerate(("tab:orange", "tab:cyan")[: min(2, n_w)]):
+        ax.add_patch(Rectangle((k * s_w - 0.5, -0.5), p_w, p_h, fc=colour, alpha=0.45, ec=colour, lw=2))
+    ys, xs = np.meshgrid(np.arange(n_h) * s_h + (p_h - 1) / 2, np.arange(n_w) * s_w + (p_w - 1) / 2, indexing="ij")
+    ax.scatter(xs.ravel(), ys.ravel(), s=max(1.0, 30.0 / math.sqrt(n_h * n_w)), c="yellow", linewidths=0)
+    ax.set_xlim(-0.5, W - 0.5)
+    ax.set_ylim(H - 0.5, -0.5)
+    ax.set_title(f"patch {p_h}x{p_w}, stride {s_h}x{s_w}: {n_h} x {n_w} = {n_h * n_w} patches")
+    ax.axis("off")
+    return ax
+
+
+def draw_patch_mosaic(image: torch.Tensor, patch_size, stride=None, ax=None, max_side: int = 12, gap: int = 2):
+    """The patches laid out apart from each other, row by row, as the Transformer receives them.
+
+    At most ``max_side x max_side`` patches (the top-left ones) are drawn.
+    """
+    ax = _new_axes(ax)
+    patches, (n_h, n_w) = extract_patches(image[None], patch_size, stride)  # (1, N, C, p_h, p_w)
+    C, p_h, p_w = patches.shape[2:]
+    max_side = max(2, min(max_side, 640 // (max(p_h, p_w) + gap)))  # keep the canvas small
+    rows, cols = min(n_h, max_side), min(n_w, max_side)
+    canvas = np.ones((rows * (p_h + gap) - gap, cols * (p_w + gap) - gap, C), dtype=np.float32)
+    grid = patches[0].reshape(n_h, n_w, C, p_h, p_w)
+    for i in range(rows):
+        for j in range(cols):
+            tile = grid[i, j].clamp(0, 1).permute(1, 2, 0).numpy()  # (p_h, p_w, C)
+            canvas[i * (p_h + gap) : i * (p_h + gap) + p_h, j * (p_w + gap) : j * (p_w + gap) + p_w] = tile
+    ax.imshow(canvas[..., 0] if C == 1 else canvas, cmap="gray" if C == 1 else None)
+    shown = "all" if (rows, cols) == (n_h, n_w) else f"the first {rows} x {cols}"
+    ax.set_title(f"{shown} of {n_h} x {n_w} patches, each {C}x{p_h}x{p_w}")
+    ax.axis("off")
+    return ax
+
+
+def plot_probabilities(probs: torch.Tensor, class_names, top: int = 10, ax=None):
+    """A horizontal bar chart of the ``top`` most probable classes (probs: ``(K,)``, summing to 1)."""
+    ax = _new_axes(ax, figsize=(6, 3.5))
+    probs = probs.detach().float().cpu()
+    if probs.ndim != 1 or len(class_names) != probs.numel():
+        raise ValueError(
+            f"probs must be one row of {len(class_names)} probabilities (one per class name), got shape {tuple(probs.shape)}"
+        )
+    order = probs.argsort(descending=True)[:top].tolist()[::-1]
+    values = [probs[i].item() * 100 for i in order]
+    bars = ax.barh([class_names[i] for i in order], values, color="tab:blue")
+    bars[-1].set_color("tab:orange")
+    for bar, value in zip(bars, values):
+        ax.text(bar.get_width() + 0.5, bar.get_y() + bar.get_height() / 2, f"{value:.1f}%", va="center")
+    ax.set_xlabel("probability (%)")
+    ax.set_xlim(0, max(values) * 1.2 + 1)
+    return ax
+
+
+def position_similarity(table: torch.Tensor) -> torch.Tensor:
+    """Cosine similarity between every pair of position embeddings: ``(N, D) -> (N, N)``."""
+    unit = torch.nn.functional.normalize(table.detach().float().cpu(), dim=-1)
+    return unit @ unit.T
+
+
+def draw_similarity_map(table: torch.Tensor, grid, index: int, ax=None, colorbar: bool = False):
+    """How similar patch ``index``'s position embedding is to every other patch's, laid out on the grid."""
+    ax = _new_axes(ax, figsize=(3.5, 3.5))
+    n_h, n_w = as_pair(grid, "grid")
+    if not 0 <= index < n_h * n_w:
+        raise ValueError(f"index must be in 0..{n_h * n_w - 1} for a {n_h}x{n_w} grid, got {index}")
+    sims = position_similarity(table)[index].reshape(n_h, n_w).numpy()
+    image = ax.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
+    ax.scatter([index % n_w], [index // n_w], marker="x", c="red", s=40)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    if colorbar:
+        ax.figure.colorbar(image, ax=ax, fraction=0.046, label="cosine similarity")
+    return ax
+
+
+def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", max_side: int = 14):
+    """The ViT paper's Figure 7 (centre): one small similarity map per patch position, arranged by
+    position. Large grids are subsampled to at most ``max_side`` maps per side."""
+    n_h, n_w = as_pair(grid, "grid")
+    rows = np.unique(np.linspace(0, n_h - 1, min(n_h, max_side)).round().astype(int))
+    cols = np.unique(np.linspace(0, n_w - 1, min(n_w, max_side)).round().astype(int))
+    sims = position_similarity(table).reshape(n_h * n_w, n_h, n_w).numpy()
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(0.45 * len(cols) + 1, 0.45 * len(rows) + 0.5), squeeze=False)
+    for a, i in enumerate(rows):
+        for b, j in enumerate(cols):
+            axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1)
+            axes[a, b].set_xticks([])
+            axes[a, b].set_yticks([])
+    fig.suptitle(title or "cosine similarity of each position embedding with all others")
+    fig.supxlabel("patch column")
+    fig.supylabel("patch row")
+    return fig

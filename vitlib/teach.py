@@ -1,0 +1,54 @@
+"""Small helpers the lessons use to compare a hand-built piece with vitlib's, and to check exercises."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+__all__ = ["compare", "Exercise"]
+
+
+def compare(name: str, mine: torch.Tensor, reference: torch.Tensor, **tolerances) -> float:
+    """Print whether ``mine`` equals ``reference`` exactly or within tolerance, with the largest
+    difference, then assert it with ``torch.testing.assert_close`` (so a wrong piece stops the lesson).
+
+    Returns the largest absolute difference.
+    """
+    if mine.shape != reference.shape:
+        raise AssertionError(f"{name}: shapes differ, {tuple(mine.shape)} vs {tuple(reference.shape)}")
+    exact = torch.equal(mine, reference)
+    maxdiff = (mine.detach().double() - reference.detach().double()).abs().max().item() if mine.numel() else 0.0
+    try:
+        torch.testing.assert_close(mine, reference, **tolerances)
+        close = True
+    except AssertionError:
+        close = False
+    print(f"{name:<32} | exact: {str(exact):5} | approximate: {str(close):5} | maxdiff: {maxdiff:.1e}")
+    torch.testing.assert_close(mine, reference, **tolerances)
+    return maxdiff
+
+
+class Exercise:
+    """One exercise: ``check(answer)`` prints right or wrong (with a hint), ``solution()`` prints a
+    worked solution. The solution is never shown unless asked for.
+
+    Args:
+        name: a short title.
+        checker: ``answer -> (ok: bool, message: str)``.
+        solution: a function whose source is the worked solution (its body is printed).
+    """
+
+    def __init__(self, name: str, checker, solution):
+        self.name, self._checker, self._solution = name, checker, solution
+
+    def check(self, answer) -> bool:
+        try:
+            ok, message = self._checker(answer)
+        except Exception as error:  # a wrong answer may fail in any way; say how, don't crash the lesson
+            ok, message = False, f"{type(error).__name__}: {error}"
+        print(("✅ right! " if ok else "❌ not yet: ") + message)
+        return ok
+
+    def solution(self) -> None:
+        print(inspect.getsource(self._solution))

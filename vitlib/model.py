@@ -25,6 +25,11 @@ __all__ = ["ViTConfig", "VARIANTS", "vit_config", "create_vit", "ViT"]
 POOLINGS = ("cls", "mean")
 
 
+def trunc_normal_(tensor: torch.Tensor, std: float = 0.02) -> torch.Tensor:
+    """Normal(0, std) cut off at two standard deviations, in place (the reference ViT's initialiser)."""
+    return nn.init.trunc_normal_(tensor, std=std, a=-2 * std, b=2 * std)
+
+
 @dataclass
 class ViTConfig:
     image_size: int | tuple[int, int] = 224  # H or (H, W) of the input images
@@ -140,18 +145,19 @@ class ViT(nn.Module):
 
     def reset_parameters(self) -> None:
         """Initialise as the reference ViT does: truncated normal (std 0.02) for linear weights and the
-        CLS and learned position tokens, zero biases, LayerNorm weight 1 and bias 0."""
+        CLS and learned position tokens (cut off at two standard deviations), zero biases, LayerNorm
+        weight 1 and bias 0."""
         for module in self.modules():
             if isinstance(module, nn.Linear):
-                nn.init.trunc_normal_(module.weight, std=0.02)
+                trunc_normal_(module.weight)
                 if module.bias is not None:
                     nn.init.zeros_(module.bias)
             elif isinstance(module, nn.LayerNorm):
                 nn.init.ones_(module.weight)
                 nn.init.zeros_(module.bias)
-        nn.init.trunc_normal_(self.cls_token, std=0.02)
+        trunc_normal_(self.cls_token)
         if self.config.pos_embed == "learned":
-            nn.init.trunc_normal_(self.pos_embed.weight, std=0.02)
+            trunc_normal_(self.pos_embed.weight)
 
     # --- checks -------------------------------------------------------------------------------
     def _check_images(self, images: torch.Tensor) -> None:
@@ -216,7 +222,7 @@ class ViT(nn.Module):
             raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
         device = self.head.weight.device
         self.head = nn.Linear(self.config.dim, num_classes).to(device)
-        nn.init.trunc_normal_(self.head.weight, std=0.02)
+        trunc_normal_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.config = dataclasses.replace(self.config, num_classes=num_classes)
 

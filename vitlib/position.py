@@ -76,7 +76,7 @@ class PositionEmbedding(nn.Module):
         n = self.grid[0] * self.grid[1]
         if kind == "learned":
             self.weight = nn.Parameter(torch.zeros(1, num_prefix_tokens + n, dim))
-            nn.init.trunc_normal_(self.weight, std=0.02)
+            nn.init.trunc_normal_(self.weight, std=0.02, a=-0.04, b=0.04)
         elif kind in ("sincos1d", "sincos2d"):
             self.register_buffer("weight", self._fixed(self.grid), persistent=False)
         else:

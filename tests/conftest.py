@@ -1,0 +1,11 @@
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest
+import torch
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)

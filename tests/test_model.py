@@ -1,0 +1,134 @@
+import dataclasses
+
+import pytest
+import torch
+from torch import nn
+
+from test_encoder import reference_layer
+from vitlib import VARIANTS, ViT, ViTConfig, create_vit, vit_config
+
+
+def reference_forward(model: ViT, images: torch.Tensor) -> torch.Tensor:
+    """The same ViT computed with torch's own modules (Conv2d patch embedding, TransformerEncoderLayer)."""
+    conv = model.patch_embed.as_conv2d()
+    tokens = conv(images).flatten(2).transpose(1, 2)  # (B, N, D)
+    z = torch.cat([model.cls_token.expand(len(images), -1, -1), tokens], dim=1) + model.pos_embed.weight
+    for block in model.encoder.blocks:
+        z = reference_layer(block)(z)
+    c0 = nn.functional.layer_norm(z, (model.config.dim,), model.norm.weight, model.norm.bias, eps=1e-6)[:, 0]
+    return c0 @ model.head.weight.T + model.head.bias
+
+
+def test_logits_match_a_reference_built_from_torch_modules():
+    model = create_vit("course-tiny").eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.1)
+    images = torch.randn(3, 3, 32, 32)
+    torch.testing.assert_close(model(images), reference_forward(model, images), rtol=1e-4, atol=1e-4)
+
+
+# Parameter counts published for the reference models (224x224 RGB, 1000 classes), as timm reports them
+# for vit_tiny_patch16_224, vit_small_patch16_224, vit_base_patch16_224 and vit_base_patch32_224.
+@pytest.mark.parametrize(
+    "variant, params", [("Ti/16", 5_717_416), ("S/16", 22_050_664), ("B/16", 86_567_656), ("B/32", 88_224_232)]
+)
+def test_variant_sizes_match_published_parameter_counts(variant, params):
+    with torch.device("meta"):
+        model = create_vit(variant)
+    assert sum(p.numel() for p in model.parameters()) == params
+
+
+def test_paper_table_1_sizes():
+    for name, (dim, depth, heads) in {"B/16": (768, 12, 12), "L/16": (1024, 24, 16), "H/14": (1280, 32, 16)}.items():
+        config = vit_config(name)
+        assert (config.dim, config.depth, config.heads, config.dim * config.mlp_ratio) == (dim, depth, heads, 4 * dim)
+
+
+def test_features_are_c0_and_probabilities_sum_to_one():
+    model = create_vit("course-tiny").eval()
+    images = torch.randn(4, 3, 32, 32)
+    outputs = model.encode(images)  # (B, 1 + N, D)
+    assert outputs.shape == (4, 65, 64)
+    torch.testing.assert_close(model.features(images), outputs[:, 0])
+    torch.testing.assert_close(model(images), model.head(outputs[:, 0]))
+    probs = model.predict_proba(images)
+    torch.testing.assert_close(probs.sum(-1), torch.ones(4))
+    torch.testing.assert_close(probs, model(images).softmax(-1))
+
+
+def test_mean_pooling_averages_patch_outputs():
+    model = create_vit("course-tiny", pool="mean").eval()
+    images = torch.randn(2, 3, 32, 32)
+    torch.testing.assert_close(model.features(images), model.encode(images)[:, 1:].mean(1))
+
+
+def test_attention_maps_for_every_layer():
+    model = create_vit("course-tiny").eval()
+    images = torch.randn(2, 3, 32, 32)
+    outputs, attentions = model.encode(images, return_attention=True)
+    assert len(attentions) == 4 and attentions[0].shape == (2, 4, 65, 65)
+    torch.testing.assert_close(outputs, model.encode(images), rtol=1e-5, atol=1e-5)  # fused path agrees
+    torch.testing.assert_close(attentions[-1].sum(-1), torch.ones(2, 4, 65))
+
+
+def test_initialisation_follows_the_reference():
+    model = create_vit("S/16", depth=2)
+    for name in ("cls_token", "pos_embed.weight", "encoder.blocks.0.attn.qkv.weight", "encoder.blocks.1.mlp.fc1.weight"):
+        tensor = model.get_parameter(name)
+        assert 0.016 < tensor.std().item() < 0.019, name  # 0.02 * 0.88 after the cut
+        assert tensor.abs().max().item() <= 0.04 + 1e-6, name  # truncated at two standard deviations
+    assert torch.all(model.encoder.blocks[0].attn.qkv.bias == 0)
+    assert torch.all(model.norm.weight == 1)
+
+
+def test_reset_head_for_fine_tuning():
+    model = create_vit("course-tiny")
+    encoder_before = model.encoder.state_dict()["blocks.0.attn.qkv.weight"].clone()
+    model.reset_head(3)
+    assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3) and model.config.num_classes == 3
+    assert torch.equal(model.encoder.blocks[0].attn.qkv.weight, encoder_before)
+
+
+@pytest.mark.parametrize(
+    "overrides, error, words",
+    [
+        (dict(dim=100, heads=3), ValueError, ["dim=100", "heads=3", "[1, 2, 4, 5, 10, 20, 25, 50, 100]"]),
+        (dict(pos_embed="rope"), ValueError, ["'rope'", "'learned'", "'sincos2d'"]),
+        (dict(pool="max"), ValueError, ["'max'", "'cls'", "'mean'"]),
+        (dict(patch_size=64), ValueError, ["patch_size", "64", "image_size"]),
+        (dict(patch_size=0), ValueError, ["patch_size", "0"]),
+        (dict(stride=0), ValueError, ["stride", "0"]),
+        (dict(depth=0), ValueError, ["depth", "0"]),
+        (dict(colour=True), TypeError, ["colour", "valid fields"]),
+    ],
+)
+def test_bad_configs(overrides, error, words):
+    with pytest.raises(error) as info:
+        vit_config("course-tiny", **overrides)
+    for word in words:
+        assert word in str(info.value)
+
+
+def test_unknown_variant():
+    with pytest.raises(ValueError, match=r"unknown variant 'B/8'.*'Ti/16'"):
+        create_vit("B/8")
+
+
+def test_wrong_channels_and_sizes_say_what_to_do():
+    model = create_vit("course-tiny")
+    with pytest.raises(ValueError, match=r"1 channels.*in_channels=3"):
+        model(torch.randn(1, 1, 32, 32))
+    with pytest.raises(ValueError) as info:
+        model(torch.randn(1, 3, 48, 48))
+    assert "image_size=(32, 32)" in str(info.value) and "set_image_size((48, 48))" in str(info.value)
+    assert "F.interpolate" in str(info.value)
+    with pytest.raises(TypeError, match="ViTConfig"):
+        ViT({"dim": 64})
+
+
+def test_config_is_a_dataclass_and_variants_build():
+    assert dataclasses.is_dataclass(ViTConfig)
+    for name in VARIANTS:
+        config = vit_config(name)
+        assert config.num_patches == config.grid[0] * config.grid[1]

@@ -1,0 +1,63 @@
+"""Project-level checks: the two package lists agree, and the committed notebooks are clean."""
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+def normalise(requirement: str) -> tuple[str, str]:
+    match = re.fullmatch(r"\s*([A-Za-z0-9_.\-]+)\s*(\[[^\]]*\])?\s*(.*?)\s*", requirement)
+    assert match, f"cannot parse requirement {requirement!r}"
+    return match.group(1).lower().replace("_", "-"), match.group(3).replace(" ", "")
+
+
+def pyproject_requirements() -> dict[str, str]:
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    requirements = list(project["dependencies"])
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    return dict(normalise(r) for r in requirements)
+
+
+def environment_requirements() -> dict[str, str]:
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip) == 1, "environment.yml must have one pip: section"
+    return dict(normalise(r) for r in pip[0] if not r.startswith("-"))
+
+
+def test_environment_yml_lists_the_same_packages_as_pyproject():
+    assert environment_requirements() == pyproject_requirements()
+
+
+def test_environment_drift_is_detected():
+    """The check above can fail: a package missing from one file is a difference."""
+    reqs = pyproject_requirements()
+    reqs.pop("einops")
+    assert reqs != environment_requirements()
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.name for p in NOTEBOOKS])
+def test_committed_notebook_ran_in_order_without_errors(path):
+    cells = json.loads(path.read_text())["cells"]
+    code = [c for c in cells if c["cell_type"] == "code"]
+    counts = [c.get("execution_count") for c in code]
+    assert all(n is not None for n in counts), f"{path.name}: some cells never ran; run it top to bottom"
+    assert counts == list(range(1, len(code) + 1)), f"{path.name}: cells ran out of order: {counts}"
+    for cell in code:
+        for output in cell.get("outputs", []):
+            assert output["output_type"] != "error", f"{path.name}: a stored output is an error"
+            text = "".join(output.get("text", ""))
+            assert "Traceback" not in text, f"{path.name}: a stored output shows a traceback"
+
+
+def test_lessons_exist():
+    names = [p.name[:2] for p in NOTEBOOKS]
+    assert names[:5] == ["00", "01", "02", "03", "04"]

@@ -1,0 +1,132 @@
+import io
+import pickle
+import tarfile
+import urllib.error
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from vitlib import data
+from vitlib.data import FractalDataset, TensorImageDataset, load_digits, load_image_folder, read_cifar10_archive
+
+
+def test_bundled_digits_split_is_fixed_and_stratified():
+    train, test = load_digits("train"), load_digits("test")
+    assert len(train) == 4000 and len(test) == 1000
+    assert train.image_shape == (1, 28, 28) and train.images.dtype == torch.uint8
+    assert torch.equal(torch.bincount(test.labels), torch.full((10,), 100))
+    assert torch.equal(torch.bincount(train.labels), torch.full((10,), 400))
+    everything = load_digits("all")
+    assert len(everything) == 5000
+    image, label = test[0]
+    assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and 0 <= label < 10
+    assert torch.equal(load_digits("test").images, test.images)  # the same split every time
+
+
+def write_cifar_archive(path, per_batch=3):
+    """A small archive in the official CIFAR-10 python format: pickled dicts of uint8 rows
+    (1024 red, 1024 green, 1024 blue values of a 32x32 image) and labels."""
+    rng = np.random.default_rng(0)
+    batches = {}
+    with tarfile.open(path, "w:gz") as archive:
+        def add(name, obj):
+            blob = pickle.dumps(obj)
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(blob)
+            archive.addfile(info, io.BytesIO(blob))
+
+        add("batches.meta", {b"label_names": [c.encode() for c in data.CIFAR10_CLASSES]})
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            rows = rng.integers(0, 256, size=(per_batch, 3072), dtype=np.uint8)
+            labels = rng.integers(0, 10, size=per_batch).tolist()
+            batches[name] = (rows, labels)
+            add(name, {b"data": rows, b"labels": labels, b"batch_label": name.encode()})
+    return batches
+
+
+def test_cifar10_reader_parses_the_official_layout(tmp_path):
+    batches = write_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    splits = read_cifar10_archive(tmp_path / "cifar-10-python.tar.gz")
+    train, test = splits["train"], splits["test"]
+    assert len(train) == 15 and len(test) == 3 and train.image_shape == (3, 32, 32)
+    rows, labels = batches["data_batch_2"]
+    image = train.images[3]  # first image of the second batch
+    assert torch.equal(image[0].flatten(), torch.from_numpy(rows[0, :1024]))  # red plane first
+    assert torch.equal(image[2, 31], torch.from_numpy(rows[0, 3072 - 32 :]))  # last row of blue
+    assert train.labels[3].item() == labels[0]
+    assert train.classes == data.CIFAR10_CLASSES
+
+
+def test_cifar10_checks_its_checksum(tmp_path):
+    write_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    with pytest.raises(RuntimeError, match="MD5"):
+        data.load_cifar10("train", root=tmp_path)
+
+
+def test_cifar10_without_network_says_where_to_put_the_archive(tmp_path, monkeypatch):
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(data.urllib.request, "urlopen", offline)
+    with pytest.raises(RuntimeError) as info:
+        data.load_cifar10("test", root=tmp_path)
+    message = str(info.value)
+    assert str(tmp_path / "cifar-10-python.tar.gz") in message and data.CIFAR10_MD5 in message
+    assert not list(tmp_path.iterdir())  # nothing half-written left behind
+
+
+def test_image_folder(tmp_path):
+    for c, colour in [("cats", (255, 0, 0)), ("dogs", (0, 0, 255))]:
+        (tmp_path / c).mkdir()
+        for i in range(3):
+            Image.new("RGB", (20 + i, 16), colour).save(tmp_path / c / f"{i}.png")
+    (tmp_path / "notes.txt").write_text("not a class")
+    dataset = load_image_folder(tmp_path, image_size=16, progress=False)
+    assert dataset.classes == ["cats", "dogs"] and len(dataset) == 6
+    assert dataset.image_shape == (3, 16, 16)
+    assert dataset.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    assert dataset.images[0, 0].float().mean() > 250 and dataset.images[5, 2].float().mean() > 250
+    with pytest.raises(ValueError, match="different sizes.*image_size"):
+        load_image_folder(tmp_path, progress=False)
+    with pytest.raises(ValueError, match="not a folder"):
+        load_image_folder(tmp_path / "missing")
+
+
+def test_fractals_are_deterministic_per_index():
+    dataset = FractalDataset(num_classes=6, per_class=5, image_size=24, seed=3)
+    assert len(dataset) == 30 and dataset.image_shape == (1, 24, 24)
+    all_images = dataset.render(range(30))
+    some = dataset.render([17, 4, 29])
+    assert torch.equal(some, all_images[[17, 4, 29]])  # same image whatever the batch
+    again = FractalDataset(num_classes=6, per_class=5, image_size=24, seed=3).render([17])
+    assert torch.equal(again[0], all_images[17])
+    other_seed = FractalDataset(num_classes=6, per_class=5, image_size=24, seed=4).render([17])
+    assert not torch.equal(other_seed[0], all_images[17])
+    assert (all_images > 0).float().mean(dim=(1, 2, 3)).min() > 0.03  # every image draws something
+    image, label = dataset[12]
+    assert label == 2 and image.shape == (1, 24, 24)
+
+
+def test_fractal_instances_resemble_their_class():
+    dataset = FractalDataset(num_classes=8, per_class=6, image_size=32, seed=0)
+    images = (dataset.render(range(48)).float() / 255).flatten(1)  # (48, 1024)
+    images = torch.nn.functional.normalize(images - images.mean(1, keepdim=True), dim=1)
+    similarity = images @ images.T
+    same = dataset.labels_of(torch.arange(48))[:, None] == dataset.labels_of(torch.arange(48))[None, :]
+    off_diagonal = ~torch.eye(48, dtype=torch.bool)
+    assert similarity[same & off_diagonal].mean() > similarity[~same].mean() + 0.05
+
+
+def test_tensor_dataset_checks_its_inputs():
+    with pytest.raises(ValueError, match="uint8"):
+        TensorImageDataset(torch.zeros(2, 1, 4, 4), torch.zeros(2), ["a"])
+    with pytest.raises(ValueError, match=r"labels must be in 0..1 for 2 classes.*to 5"):
+        TensorImageDataset(torch.zeros(2, 1, 4, 4, dtype=torch.uint8), torch.tensor([0, 5]), ["a", "b"])
+
+
+def test_stratified_subset():
+    subset = load_digits("train").stratified_subset(7, seed=1)
+    assert len(subset) == 70 and torch.equal(torch.bincount(subset.labels), torch.full((10,), 7))
+    assert not torch.equal(subset.images, load_digits("train").stratified_subset(7, seed=2).images)

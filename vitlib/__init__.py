@@ -3,6 +3,7 @@
 patches -> embedding -> position -> attention -> encoder -> model; profile picks sizes per machine.
 """
 
+from . import attention, embedding, encoder, model, patches, position, profile
 from .model import VARIANTS, ViT, ViTConfig, create_vit, vit_config
 from .profile import Profile, current_profile, use_profile
 

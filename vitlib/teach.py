@@ -9,11 +9,10 @@ import torch
 __all__ = ["compare", "Exercise"]
 
 
-def compare(name: str, mine: torch.Tensor, reference: torch.Tensor, **tolerances) -> float:
+def compare(name: str, mine: torch.Tensor, reference: torch.Tensor, **tolerances) -> None:
     """Print whether ``mine`` equals ``reference`` exactly or within tolerance, with the largest
     difference, then assert it with ``torch.testing.assert_close`` (so a wrong piece stops the lesson).
-
-    Returns the largest absolute difference.
+    Returns nothing, so a notebook cell that ends with it shows only the printed line.
     """
     if mine.shape != reference.shape:
         raise AssertionError(f"{name}: shapes differ, {tuple(mine.shape)} vs {tuple(reference.shape)}")
@@ -26,7 +25,6 @@ def compare(name: str, mine: torch.Tensor, reference: torch.Tensor, **tolerances
         close = False
     print(f"{name:<32} | exact: {str(exact):5} | approximate: {str(close):5} | maxdiff: {maxdiff:.1e}")
     torch.testing.assert_close(mine, reference, **tolerances)
-    return maxdiff
 
 
 class Exercise:
@@ -42,13 +40,20 @@ class Exercise:
     def __init__(self, name: str, checker, solution):
         self.name, self._checker, self._solution = name, checker, solution
 
-    def check(self, answer) -> bool:
+    def _judge(self, answer) -> tuple[bool, str]:
         try:
-            ok, message = self._checker(answer)
+            return self._checker(answer)
         except Exception as error:  # a wrong answer may fail in any way; say how, don't crash the lesson
-            ok, message = False, f"{type(error).__name__}: {error}"
+            return False, f"{type(error).__name__}: {error}"
+
+    def check(self, answer) -> None:
+        """Print whether ``answer`` is right, with a hint when it is not."""
+        ok, message = self._judge(answer)
         print(("✅ right! " if ok else "❌ not yet: ") + message)
-        return ok
+
+    def passes(self, answer) -> bool:
+        """Whether ``answer`` is right, silently (for tests)."""
+        return self._judge(answer)[0]
 
     def solution(self) -> None:
         print(inspect.getsource(self._solution))

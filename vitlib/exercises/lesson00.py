@@ -8,11 +8,11 @@ from __future__ import annotations
 
 import torch
 
+from ..data import CIFAR10_CLASSES
 from ..teach import Exercise
 
-__all__ = ["CIFAR10_CLASSES", "dog40_cat25", "softmax"]
+__all__ = ["dog40_cat25", "softmax"]
 
-CIFAR10_CLASSES = ("airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck")
 TOLERANCE = 0.005  # how close a probability must be to its target (half a percentage point)
 
 

@@ -1,0 +1,69 @@
+import json
+import re
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from vitlib import create_vit
+from vitlib.bench import main, peak_tflops
+
+TINY = ["--variant", "course-tiny", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--device", "cpu",
+        "--threads", "1"]
+
+
+def test_bench_writes_the_figures(tmp_path, capsys):
+    out, threads = tmp_path / "b.json", torch.get_num_threads()
+    main([*TINY, "--out", str(out)])
+    assert torch.get_num_threads() == threads  # restored
+    result = json.loads(out.read_text())
+    assert "images/s" in capsys.readouterr().out
+    for key in ("command", "device", "device_name", "torch", "cpu_threads", "git_commit", "time_utc", "config",
+                "parameters", "train", "inference"):
+        assert key in result
+    assert result["command"].startswith("python -m vitlib.bench --variant course-tiny")
+    assert result["command"].endswith(f"--out {out}")
+    assert result["device"] == "cpu" and result["device_name"]
+    assert result["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", result["git_commit"])
+    assert result["cpu_threads"] == 1 and result["config"]["model"]["dim"] == 64 and result["config"]["batch_size"] == 8
+    assert result["peak_tflops"] is None and result["train"]["share_of_peak"] is None  # no peak on a CPU
+    for kind in ("train", "inference"):
+        assert result[kind]["images_per_s"] > 0 and result[kind]["tflops"] > 0
+
+    # FLOPs counted here on real tensors, with the hand-written attention (whose matrix products the
+    # counter sees on a CPU): a step is forward + backward, about 3x the forward (a little less, since
+    # the patch projection needs no gradient with respect to the images).
+    model = create_vit("course-tiny", fused_attn=False)
+    images, labels = torch.randn(8, 3, 32, 32), torch.randint(0, 10, (8,))
+    with FlopCounterMode(display=False) as counter, torch.no_grad():
+        model(images)
+    forward_flops = counter.get_total_flops()
+    assert result["inference"]["flops_per_batch"] == forward_flops
+    assert 2.9 < result["train"]["flops_per_batch"] / forward_flops <= 3.0
+    with FlopCounterMode(display=False) as counter:
+        F.cross_entropy(model(images), labels).backward()
+    assert result["train"]["flops_per_batch"] == counter.get_total_flops()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--threads", "0"], "--threads must be >= 1, got 0"),
+    (["--variant", "XL/99"], "valid: 'Ti/16'"),
+])
+def test_bench_rejects_bad_arguments(tmp_path, capsys, args, message):
+    with pytest.raises(SystemExit):
+        main([*TINY, *args, "--out", str(tmp_path / "b.json")])
+    assert message in capsys.readouterr().err
+    assert not (tmp_path / "b.json").exists()
+
+
+def test_peak_table_matches_card_names():
+    assert peak_tflops("NVIDIA H100 80GB HBM3") == 989
+    assert peak_tflops("NVIDIA H100 PCIe") == 756
+    assert peak_tflops("NVIDIA A100-SXM4-40GB") == 312
+    assert peak_tflops("NVIDIA A10G") == 70
+    assert peak_tflops("NVIDIA L4") == 121
+    assert peak_tflops("NVIDIA L40S") is None  # not the L4
+    assert peak_tflops("NVIDIA GeForce RTX 4090") is None

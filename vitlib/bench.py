@@ -1,0 +1,305 @@
+"""How fast does a ViT train and predict on this machine? ``python -m vitlib.bench``.
+
+On synthetic data already on the device (random uint8 images, normalised, and random labels), so only
+the model is timed, it measures:
+
+* training throughput: images per second of a full step as ``vitlib.train.fit`` takes it (forward,
+  cross-entropy with label smoothing, backward, gradient clipping, AdamW step; bf16 autocast on CUDA),
+  at a constant learning rate;
+* inference throughput: images per second of a forward pass without gradients (``model.eval()``);
+* the FLOPs of one step, counted once by ``torch.utils.flop_counter.FlopCounterMode`` (forward and
+  backward; matrix products only), the TFLOP/s achieved and, where the card's dense bf16 tensor-core
+  peak is known, the share of it (model FLOPs utilisation).
+
+Example::
+
+    python -m vitlib.bench --variant course-small --image-size 32 --batch-size 256 --steps 50 --warmup 10
+
+It prints a small table and writes ``results/bench-<device>.json`` (``--out`` to change) with the
+command, machine, torch version, git commit, time, config and figures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.utils.flop_counter import FlopCounterMode
+
+from ._checks import as_pair
+from .data import TensorImageDataset
+from .model import VARIANTS, ViT, ViTConfig, vit_config
+from .profile import best_device
+from .train import TrainConfig, _autocast, _param_groups
+
+__all__ = ["main", "count_flops", "peak_tflops", "PEAK_BF16_TFLOPS"]
+
+# Dense (no 2:4 sparsity) bf16 tensor-core peaks in TFLOP/s; the first key found as whole words in
+# torch.cuda.get_device_name() wins, so the specific names come first ("NVIDIA H100 80GB HBM3" is the
+# SXM card). NVIDIA's datasheets print the figures with sparsity, twice the dense ones: H100 SXM 1,979
+# and H100 PCIe 1,513 (NVIDIA H100 Tensor Core GPU datasheet), H200 SXM 1,979 (H200 datasheet),
+# A100 624 (A100 datasheet; 312 dense), L4 242 (L4 datasheet). H100 NVL and H200 NVL: 1,671 with
+# sparsity (NVIDIA's product pages; not re-checked). A10G: AWS's variant of the A10, with no NVIDIA
+# datasheet; 70 is the figure commonly quoted (e.g. Baseten, "NVIDIA A10 vs A10G for ML model
+# inference"); treat it as approximate.
+PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
+    ("H100 PCIe", 756.0),
+    ("H100 NVL", 835.0),
+    ("H100", 989.0),
+    ("H200 NVL", 835.0),
+    ("H200", 989.0),
+    ("A100", 312.0),
+    ("A10G", 70.0),
+    ("L4", 121.0),
+)
+
+
+def peak_tflops(device_name: str) -> float | None:
+    """The dense bf16 peak of a CUDA card from :data:`PEAK_BF16_TFLOPS`, or None if it is not listed."""
+    for key, peak in PEAK_BF16_TFLOPS:
+        if re.search(rf"\b{re.escape(key)}\b", device_name, flags=re.IGNORECASE):
+            return peak
+    return None
+
+
+def count_flops(config: ViTConfig, batch_size: int) -> tuple[int, int]:
+    """FLOPs of a forward pass and of a training step (forward + backward) on a batch ``(B, C, H, W)``.
+
+    Counted on the meta device (no memory, no arithmetic) with the hand-written attention: FlopCounterMode
+    has no formula for the fused CPU attention kernel, and the hand-written one performs the same two
+    batched matrix products (``Q K^T`` and ``A V``) that its formula for the fused CUDA kernels counts,
+    so the figure is the same on every device.
+    """
+    with torch.device("meta"):
+        model = ViT(dataclasses.replace(config, fused_attn=False))
+        images = torch.empty(batch_size, config.in_channels, *as_pair(config.image_size, "image_size"))
+        labels = torch.zeros(batch_size, dtype=torch.int64)
+    with FlopCounterMode(display=False) as forward_counter, torch.no_grad():
+        model(images)
+    with FlopCounterMode(display=False) as step_counter:
+        F.cross_entropy(model(images).float(), labels).backward()
+    return forward_counter.get_total_flops(), step_counter.get_total_flops()
+
+
+def device_name(device: torch.device) -> str:
+    """The GPU's name on CUDA, else the CPU model (from /proc/cpuinfo where there is one)."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def git_commit() -> str | None:
+    """``git rev-parse HEAD`` of the checkout that holds this package, or None if it is not one."""
+    root = Path(__file__).resolve().parent.parent
+    try:
+        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
+                              text=True, timeout=10, check=True)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    lines = done.stdout.split()
+    if len(lines) != 2 or Path(lines[0]).resolve() != root or not re.fullmatch(r"[0-9a-f]{40}", lines[1]):
+        return None  # e.g. an installed copy inside some other repository
+    return lines[1]
+
+
+def _synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def _seconds(step, steps: int, warmup: int, device: torch.device) -> float:
+    """Wall-clock seconds of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        step()
+    _synchronize(device)
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    _synchronize(device)
+    return time.perf_counter() - start
+
+
+def _write_json(path: Path, payload: dict) -> None:
+    """Write to a temporary file in the same folder, then rename it over ``path``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        temporary.write_text(json.dumps(payload, indent=2) + "\n")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m vitlib.bench", description=__doc__.split("\n")[0])
+    parser.add_argument("--variant", default="course-small", help=f"model variant, one of: {', '.join(VARIANTS)}")
+    parser.add_argument("--image-size", type=int, help="override the variant's image size")
+    parser.add_argument("--patch-size", type=int, help="override the variant's patch size")
+    parser.add_argument("--batch-size", type=int, default=128)
+    parser.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
+    parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default 10)")
+    parser.add_argument("--compile", action="store_true", help="torch.compile the model (compiles in the warm-up)")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
+    parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for a card not in the table")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", help="JSON file to write (default: results/bench-<device>.json)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    """Run the benchmark with command-line arguments ``argv`` (default ``sys.argv[1:]``); return the result."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    for name, low in (("batch_size", 1), ("steps", 1), ("warmup", 0)):
+        if getattr(args, name) < low:
+            parser.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
+    if args.threads is not None and args.threads < 1:
+        parser.error(f"--threads must be >= 1, got {args.threads}")
+    if args.peak_tflops is not None and args.peak_tflops <= 0:
+        parser.error(f"--peak-tflops must be > 0, got {args.peak_tflops}")
+    overrides = {k: v for k, v in (("image_size", args.image_size), ("patch_size", args.patch_size)) if v is not None}
+    try:
+        config = vit_config(args.variant, **overrides)
+    except (ValueError, TypeError) as error:
+        parser.error(str(error))
+    try:
+        device = torch.device(args.device or best_device())
+    except RuntimeError as error:
+        parser.error(f"--device: {error}")
+    if device.type == "cuda" and not torch.cuda.is_available():
+        parser.error("--device cuda: CUDA is not available on this machine; use --device cpu")
+    threads = torch.get_num_threads()
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
+    try:
+        result = _run(args, argv, config, device)
+    finally:
+        torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
+    out = Path(args.out or f"results/bench-{device.type}.json")
+    _write_json(out, result)
+    _print_table(result, out)
+    return result
+
+
+def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: torch.device) -> dict:
+    """Build the model and a synthetic batch on ``device``, count the FLOPs, time both loops."""
+    # --- model, optimiser and one synthetic batch, all on the device ---------------------------------
+    torch.manual_seed(args.seed)
+    train_config = TrainConfig()
+    model = ViT(config).to(device)
+    optimizer = torch.optim.AdamW(_param_groups(model, train_config.weight_decay), lr=train_config.lr,
+                                  betas=(0.9, 0.999), fused=device.type == "cuda")
+    forward = torch.compile(model) if args.compile else model
+    B, K = args.batch_size, config.num_classes
+    generator = torch.Generator().manual_seed(args.seed)
+    raw = torch.randint(0, 256, (B, config.in_channels, *as_pair(config.image_size, "image_size")),
+                        dtype=torch.uint8, generator=generator)  # (B, C, H, W)
+    data = TensorImageDataset(raw, torch.randint(0, K, (B,), generator=generator), [str(k) for k in range(K)])
+    images, labels = data.to(device).batch(torch.arange(B))  # (B, C, H, W) normalised, (B,)
+
+    def train_step() -> None:
+        with _autocast(device, train_config.amp):
+            logits = forward(images)  # (B, K)
+            loss = F.cross_entropy(logits.float(), labels, label_smoothing=train_config.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        if train_config.grad_clip:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
+        optimizer.step()
+
+    def inference_step() -> None:
+        with torch.no_grad(), _autocast(device, train_config.amp):
+            forward(images)
+
+    # --- measure ---------------------------------------------------------------------------------------
+    forward_flops, step_flops = count_flops(config, B)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    model.train()
+    train_seconds = _seconds(train_step, args.steps, args.warmup, device)
+    peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
+    model.eval()
+    inference_seconds = _seconds(inference_step, args.steps, args.warmup, device)
+
+    name = device_name(device)
+    peak, peak_source = None, None
+    if args.peak_tflops is not None:
+        peak, peak_source = args.peak_tflops, "--peak-tflops"
+    elif device.type == "cuda":
+        peak = peak_tflops(name)
+        peak_source = "table (dense bf16 tensor cores)" if peak is not None else None
+
+    def figures(seconds: float, flops: int) -> dict:
+        tflops = flops * args.steps / seconds / 1e12
+        return {
+            "images_per_s": B * args.steps / seconds,
+            "ms_per_batch": 1e3 * seconds / args.steps,
+            "flops_per_batch": flops,
+            "tflops": tflops,
+            "share_of_peak": tflops / peak if peak else None,
+        }
+
+    return {
+        "command": shlex.join(["python", "-m", "vitlib.bench", *argv]),
+        "device": device.type,
+        "device_name": name,
+        "torch": torch.__version__,
+        "cpu_threads": torch.get_num_threads(),
+        "git_commit": git_commit(),
+        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "config": {
+            "variant": args.variant, "model": dataclasses.asdict(config), "batch_size": B, "steps": args.steps,
+            "warmup": args.warmup, "compile": args.compile, "bf16_autocast": device.type == "cuda", "seed": args.seed,
+        },
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "peak_tflops": peak,
+        "peak_source": peak_source,
+        "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory},
+        "inference": figures(inference_seconds, forward_flops),
+    }
+
+
+def _print_table(result: dict, out: Path) -> None:
+    c = result["config"]
+    print(f"{c['variant']} ({result['parameters'] / 1e6:.2f}M parameters), batch {c['batch_size']}, "
+          f"{c['steps']} timed steps after {c['warmup']}{', compiled' if c['compile'] else ''}")
+    print(f"on {result['device']}: {result['device_name']}, CPU threads: {result['cpu_threads']}, "
+          f"torch {result['torch']}{', bf16 autocast' if c['bf16_autocast'] else ''}")
+    print(f"{'':<10} {'images/s':>10} {'ms/batch':>10} {'GFLOP/batch':>12} {'TFLOP/s':>9} {'of peak':>8}")
+    for kind in ("train", "inference"):
+        r = result[kind]
+        share = f"{100 * r['share_of_peak']:.1f}%" if r["share_of_peak"] is not None else "n/a"
+        print(f"{kind:<10} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>10.2f} "
+              f"{r['flops_per_batch'] / 1e9:>12.3f} {r['tflops']:>9.4f} {share:>8}")
+    if result["peak_tflops"] is not None:
+        print(f"peak: {result['peak_tflops']:g} TFLOP/s ({result['peak_source']})")
+    elif result["device"] == "cuda":
+        print(f"peak of {result['device_name']!r} unknown: pass --peak-tflops for a share of peak")
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -130,3 +130,11 @@ def test_stratified_subset():
     subset = load_digits("train").stratified_subset(7, seed=1)
     assert len(subset) == 70 and torch.equal(torch.bincount(subset.labels), torch.full((10,), 7))
     assert not torch.equal(subset.images, load_digits("train").stratified_subset(7, seed=2).images)
+
+
+def test_load_dataset_by_name_with_a_limit():
+    dataset = data.load_dataset("digits", "test", limit=50)
+    assert len(dataset) == 50 and torch.equal(torch.bincount(dataset.labels), torch.full((10,), 5))
+    assert len(data.load_dataset("digits", "train")) == 4000
+    with pytest.raises(ValueError, match="unknown dataset 'mnist'.*'cifar10', 'digits'"):
+        data.load_dataset("mnist")

@@ -144,3 +144,18 @@ def test_live_plot_and_evaluation_figures():
     assert plot_confusion_matrix(result, train.classes).get_title().startswith("confusion matrix")
     fig = plot_mistakes(train, result, n=4)
     assert len(fig.axes) == 8
+
+
+def test_live_attention_redraws_cls_attention():
+    from vitlib.live import LiveAttention
+    from vitlib.plot import cls_attention
+
+    train = toy_task(64)
+    model = tiny_model()
+    live = LiveAttention(train, indices=range(3))
+    fit(model, train, train, TrainConfig(epochs=2, batch_size=32), callbacks=[live], progress=False)
+    assert live.redraws == 2 and len(live.axes) == 3
+    _, attentions = model.encode(train.batch(torch.arange(3))[0], return_attention=True)
+    maps = cls_attention(attentions[-1], model.config.grid)
+    assert maps.shape == (3, 4, 4)
+    torch.testing.assert_close(maps.sum((1, 2)) + attentions[-1][:, :, 0, 0].mean(1), torch.ones(3))

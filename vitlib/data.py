@@ -32,6 +32,7 @@ from .images import DATA_DIR
 
 __all__ = [
     "TensorImageDataset",
+    "load_dataset",
     "load_digits",
     "load_cifar10",
     "read_cifar10_archive",
@@ -132,6 +133,23 @@ class TensorImageDataset(Dataset):
                 raise ValueError(f"per_class={per_class} but class {self.classes[c]!r} has only {len(members)} items")
             chosen.append(members[torch.randperm(len(members), generator=generator)[:per_class]])
         return self.subset(torch.cat(chosen).sort().values)
+
+
+def load_dataset(name: str, split: str = "train", limit: int | None = None, seed: int = 0) -> TensorImageDataset:
+    """A named dataset: ``"digits"`` (bundled) or ``"cifar10"`` (downloaded once, then cached).
+
+    Args:
+        name: ``"digits"`` or ``"cifar10"``.
+        split: ``"train"`` or ``"test"``.
+        limit: keep at most this many items, the same number from every class (drawn with ``seed``).
+    """
+    loaders = {"digits": load_digits, "cifar10": load_cifar10}
+    if name not in loaders:
+        raise ValueError(f"unknown dataset {name!r}; valid: {sorted(loaders)}")
+    dataset = loaders[name](split)
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.stratified_subset(max(1, limit // len(dataset.classes)), seed=seed)
+    return dataset
 
 
 # --- bundled digits ----------------------------------------------------------------------------------

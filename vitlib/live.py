@@ -7,7 +7,7 @@ import matplotlib.pyplot as plt
 from .evaluate import plot_history
 from .train import Callback
 
-__all__ = ["LivePlot"]
+__all__ = ["LivePlot", "LiveAttention"]
 
 
 class LivePlot(Callback):
@@ -31,14 +31,60 @@ class LivePlot(Callback):
         plot_history(history, self.axes)
         self.figure.suptitle(f"step {state['step']} of {state['total_steps']}")
         self.redraws += 1
-        try:
-            from IPython import get_ipython
-            from IPython.display import display
-        except ImportError:
-            return
-        if get_ipython() is None:
-            return
-        if self.handle is None:
-            self.handle = display(self.figure, display_id=True)
-        else:
-            self.handle.update(self.figure)
+        _show(self)
+
+
+class LiveAttention(Callback):
+    """After every evaluation, redraws where the CLS token looks (last layer, mean over heads) in a few
+    fixed images, in the same output area: the attention maps change as the model learns.
+
+    Args:
+        dataset: a ``TensorImageDataset`` to take the images from.
+        indices: which items to show.
+        layer: which encoder layer's attention (-1: the last).
+    """
+
+    def __init__(self, dataset, indices=range(6), layer: int = -1):
+        self.dataset, self.indices, self.layer = dataset, list(indices), layer
+        self.handle, self.figure, self.redraws = None, None, 0
+
+    def on_evaluate(self, state: dict) -> None:
+        import torch
+
+        from .plot import cls_attention, draw_attention_overlay
+
+        model = state["model"]
+        images, labels = self.dataset.batch(torch.tensor(self.indices))
+        was_training = model.training
+        model.eval()
+        with torch.no_grad():
+            logits = model(images.to(next(model.parameters()).device))
+            _, attentions = model.encode(images.to(next(model.parameters()).device), return_attention=True)
+        model.train(was_training)
+        maps = cls_attention(attentions[self.layer].float().cpu(), model.config.grid)  # (B, n_h, n_w)
+        shown = self.dataset.denormalise(images.cpu())
+        if self.figure is None:
+            self.figure, self.axes = plt.subplots(1, len(self.indices), figsize=(1.9 * len(self.indices), 2.3))
+            plt.close(self.figure)
+        for ax, image, weights, label, pred in zip(self.axes, shown, maps, labels.tolist(), logits.argmax(-1).tolist()):
+            ax.clear()
+            classes = self.dataset.classes
+            draw_attention_overlay(image, weights, ax=ax, title=f"{classes[label]} → {classes[pred]}")
+        self.figure.suptitle(f"where c0 looks (last layer), step {state['step']}", fontsize=9)
+        self.redraws += 1
+        _show(self)
+
+
+def _show(callback) -> None:
+    """Show ``callback.figure`` in its output area, or update it in place (only inside IPython)."""
+    try:
+        from IPython import get_ipython
+        from IPython.display import display
+    except ImportError:
+        return
+    if get_ipython() is None:
+        return
+    if callback.handle is None:
+        callback.handle = display(callback.figure, display_id=True)
+    else:
+        callback.handle.update(callback.figure)

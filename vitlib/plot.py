@@ -21,6 +21,8 @@ __all__ = [
     "position_similarity",
     "draw_similarity_map",
     "plot_position_similarity_grid",
+    "cls_attention",
+    "draw_attention_overlay",
 ]
 
 MAX_OUTLINES = 256  # draw every patch outline up to this many patches, else the first row and column
@@ -148,3 +150,23 @@ def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", ma
     fig.supxlabel("patch column")
     fig.supylabel("patch row")
     return fig
+
+
+def cls_attention(attention: torch.Tensor, grid) -> torch.Tensor:
+    """How much the CLS token attends to each patch, averaged over heads: ``(B, h, 1 + N, 1 + N)`` ->
+    ``(B, n_h, n_w)``, each map summing to at most 1 (the rest goes to CLS itself)."""
+    n_h, n_w = as_pair(grid, "grid")
+    return attention[:, :, 0, 1:].mean(dim=1).reshape(-1, n_h, n_w)
+
+
+def draw_attention_overlay(image: torch.Tensor, weights: torch.Tensor, ax=None, title: str = ""):
+    """An image ``(C, H, W)`` in [0, 1] with an attention map ``(n_h, n_w)`` laid over it (stretched to
+    the image: with overlapping patches each cell sits at its patch's centre)."""
+    ax = _new_axes(ax, figsize=(2.5, 2.5))
+    H, W = image.shape[-2:]
+    ax.imshow(to_numpy_image(image), cmap="gray" if image.shape[0] == 1 else None)
+    ax.imshow(weights.detach().float().cpu().numpy(), cmap="inferno", alpha=0.6, extent=(-0.5, W - 0.5, H - 0.5, -0.5),
+              interpolation="bilinear")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+    return ax

@@ -42,6 +42,21 @@ class Profile:
     demo_variant: str  # the model variant lessons 00-04 build for a 224x224 photo
     demo_depth: int  # its number of encoder blocks
     shuffle_trials: int  # how many random patch orders lesson 03 tries
+    # lesson 05: training from random initialisation
+    train_data: str  # "digits" (bundled) or "cifar10" (downloaded)
+    train_variant: str  # the model variant trained (see vitlib.model.VARIANTS)
+    train_limit: int | None  # use at most this many training images (None: all)
+    test_limit: int | None  # and at most this many test images
+    epochs: float  # passes over the training images
+    batch_size: int
+    lr: float  # peak learning rate
+    # lesson 06: pretrain on a large dataset A, fine-tune on a small dataset B
+    pretrain_classes: int  # fractal classes in A
+    pretrain_per_class: int  # images per class in A
+    pretrain_epochs: float
+    finetune_per_class: int  # labelled images per class in B
+    finetune_epochs: float
+    seeds: int  # repeats of each fine-tuning run, to measure the seed-to-seed spread
 
     def replace(self, **changes) -> "Profile":
         """A copy with some sizes changed, e.g. ``current_profile().replace(demo_depth=4)``."""
@@ -49,11 +64,31 @@ class Profile:
 
 
 def _profiles() -> dict[str, Profile]:
+    cuda = "cuda" if torch.cuda.is_available() else "cpu"
     return {
-        "smoke": Profile("smoke", "tests: tiny sizes, seconds per lesson", "cpu", "Ti/16", 2, 2),
-        "cpu": Profile("cpu", "a laptop without a GPU: minutes per lesson", "cpu", "S/16", 12, 5),
+        "smoke": Profile(
+            "smoke", "tests: tiny sizes, seconds per lesson", "cpu",
+            demo_variant="Ti/16", demo_depth=2, shuffle_trials=2,
+            train_data="digits", train_variant="digits-vit", train_limit=512, test_limit=200,
+            epochs=1, batch_size=64, lr=3e-3,
+            pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1,
+            finetune_per_class=5, finetune_epochs=2, seeds=2,
+        ),
+        "cpu": Profile(
+            "cpu", "a laptop without a GPU: minutes per lesson", "cpu",
+            demo_variant="S/16", demo_depth=12, shuffle_trials=5,
+            train_data="digits", train_variant="digits-vit", train_limit=None, test_limit=None,
+            epochs=30, batch_size=64, lr=3e-3,
+            pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5,
+            finetune_per_class=20, finetune_epochs=30, seeds=3,
+        ),
         "gpu": Profile(
-            "gpu", "one NVIDIA GPU: full sizes", "cuda" if torch.cuda.is_available() else "cpu", "B/16", 12, 10
+            "gpu", "one NVIDIA GPU: full sizes", cuda,
+            demo_variant="B/16", demo_depth=12, shuffle_trials=10,
+            train_data="cifar10", train_variant="cifar-vit", train_limit=None, test_limit=None,
+            epochs=100, batch_size=512, lr=2e-3,
+            pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20,
+            finetune_per_class=500, finetune_epochs=30, seeds=3,
         ),
     }
 

@@ -103,8 +103,7 @@ VARIANTS: dict[str, dict] = {
     # trained in lessons 05-06 on a CPU: overlapping 7x7 patches (stride 3, an 8x8 grid) learn far faster
     # from 4,000 digits than tiling ones
     "digits-vit": dict(
-        image_size=28, in_channels=1, patch_size=7, stride=3, dim=96, depth=4, heads=4, mlp_ratio=2.0,
-        num_classes=10, pos_embed="sincos2d", pool="mean",
+        image_size=28, in_channels=1, patch_size=7, stride=3, dim=96, depth=4, heads=4, mlp_ratio=2.0, num_classes=10,
     ),
     # trained in lessons 05-06 on a GPU: CIFAR-10, 4x4 patches (an 8x8 grid)
     "cifar-vit": dict(

@@ -54,8 +54,10 @@ class Profile:
     pretrain_classes: int  # fractal classes in A
     pretrain_per_class: int  # images per class in A
     pretrain_epochs: float
+    pretrain_batch_size: int
     finetune_per_class: int  # labelled images per class in B
     finetune_epochs: float
+    finetune_batch_size: int
     seeds: int  # repeats of each fine-tuning run, to measure the seed-to-seed spread
 
     def replace(self, **changes) -> "Profile":
@@ -71,24 +73,24 @@ def _profiles() -> dict[str, Profile]:
             demo_variant="Ti/16", demo_depth=2, shuffle_trials=2,
             train_data="digits", train_variant="digits-vit", train_limit=512, test_limit=200,
             epochs=1, batch_size=64, lr=3e-3,
-            pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1,
-            finetune_per_class=5, finetune_epochs=2, seeds=2,
+            pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
+            finetune_per_class=5, finetune_epochs=2, finetune_batch_size=16, seeds=2,
         ),
         "cpu": Profile(
             "cpu", "a laptop without a GPU: minutes per lesson", "cpu",
             demo_variant="S/16", demo_depth=12, shuffle_trials=5,
             train_data="digits", train_variant="digits-vit", train_limit=None, test_limit=None,
             epochs=30, batch_size=64, lr=3e-3,
-            pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5,
-            finetune_per_class=20, finetune_epochs=30, seeds=3,
+            pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
+            finetune_per_class=20, finetune_epochs=30, finetune_batch_size=32, seeds=3,
         ),
         "gpu": Profile(
             "gpu", "one NVIDIA GPU: full sizes", cuda,
             demo_variant="B/16", demo_depth=12, shuffle_trials=10,
             train_data="cifar10", train_variant="cifar-vit", train_limit=None, test_limit=None,
             epochs=100, batch_size=512, lr=2e-3,
-            pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20,
-            finetune_per_class=500, finetune_epochs=30, seeds=3,
+            pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
+            finetune_per_class=500, finetune_epochs=30, finetune_batch_size=128, seeds=3,
         ),
     }
 

@@ -39,7 +39,7 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import as_pair
-from .data import TensorImageDataset
+from .data import FractalDataset, TensorImageDataset
 from .model import VARIANTS, ViT, ViTConfig, vit_config
 from .profile import best_device
 from .train import TrainConfig, _autocast, _param_groups
@@ -243,6 +243,17 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     model.eval()
     inference_seconds = _seconds(inference_step, args.steps, args.warmup, device)
+    # dataset A is generated on the fly: can it keep up with training?
+    fractals = FractalDataset(num_classes=100, per_class=10_000, image_size=config.image_size,
+                              channels=3 if config.in_channels == 3 else 1)
+    starts = iter(range(0, len(fractals), B))  # a new batch of images every call
+
+    def render_step() -> None:
+        start = next(starts)
+        fractals.render(range(start, start + B), device)
+
+    render_steps = max(1, min(args.steps, 5))
+    render_seconds = _seconds(render_step, render_steps, 1, device)
 
     name = device_name(device)
     peak, peak_source = None, None
@@ -279,6 +290,7 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         "peak_source": peak_source,
         "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory},
         "inference": figures(inference_seconds, forward_flops),
+        "fractal_render": {"images_per_s": B * render_steps / render_seconds, "batches": render_steps},
     }
 
 
@@ -294,6 +306,7 @@ def _print_table(result: dict, out: Path) -> None:
         share = f"{100 * r['share_of_peak']:.1f}%" if r["share_of_peak"] is not None else "n/a"
         print(f"{kind:<10} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>10.2f} "
               f"{r['flops_per_batch'] / 1e9:>12.3f} {r['tflops']:>9.4f} {share:>8}")
+    print(f"dataset A (fractals) rendered at {result['fractal_render']['images_per_s']:.0f} images/s on {result['device']}")
     if result["peak_tflops"] is not None:
         print(f"peak: {result['peak_tflops']:g} TFLOP/s ({result['peak_source']})")
     elif result["device"] == "cuda":

@@ -109,8 +109,11 @@ class PositionSimilarityExplorer(_Explorer):
             if table.ndim != 2 or table.shape[0] != n_h * n_w:
                 raise ValueError(f"table {title!r} must have shape ({n_h * n_w}, D) for a {n_h}x{n_w} grid, got {tuple(table.shape)}")
         self.tables, self.grid = tables, (n_h, n_w)
-        self.row_slider = widgets.IntSlider(value=row, min=0, max=n_h - 1, description="patch row", continuous_update=False)
-        self.col_slider = widgets.IntSlider(value=col, min=0, max=n_w - 1, description="patch column", continuous_update=False)
+        style = {"description_width": "90px"}
+        self.row_slider = widgets.IntSlider(value=row, min=0, max=n_h - 1, description="patch row",
+                                            continuous_update=False, style=style)
+        self.col_slider = widgets.IntSlider(value=col, min=0, max=n_w - 1, description="patch column",
+                                            continuous_update=False, style=style)
         self.label = widgets.HTML()
         self.figure = widgets.Image(format="png")
         self.redraws = 0

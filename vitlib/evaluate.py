@@ -94,7 +94,7 @@ def plot_mistakes(dataset, result: EvalResult, classes=None, n: int = 16, column
     classes = classes or getattr(dataset, "classes", [str(k) for k in range(int(result.labels.max()) + 1)])
     wrong = result.mistakes[:n].tolist()
     rows = max(1, -(-len(wrong) // columns))
-    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 1.75 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 2.1 * rows), squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, index in zip(axes.flat, wrong):
@@ -115,14 +115,14 @@ def plot_history(history, axes=None):
     if axes is None:
         _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
     epochs = history["epoch"]
-    axes[0].plot(epochs, history["train_loss"], label="train (with label smoothing)")
+    axes[0].plot(epochs, history["train_loss"], marker="o", ms=3, label="train (with label smoothing)")
     if any(v is not None for v in history["val_loss"]):
-        axes[0].plot(epochs, history["val_loss"], label="validation")
+        axes[0].plot(epochs, history["val_loss"], marker="o", ms=3, label="held-out data")
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss")
-    axes[1].plot(epochs, history["train_acc"], label="train (augmented)")
+    axes[1].plot(epochs, history["train_acc"], marker="o", ms=3, label="train (augmented)")
     if any(v is not None for v in history["val_acc"]):
-        axes[1].plot(epochs, history["val_acc"], label="validation")
+        axes[1].plot(epochs, history["val_acc"], marker="o", ms=3, label="held-out data")
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("accuracy")
     for ax in axes:

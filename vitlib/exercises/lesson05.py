@@ -1,0 +1,126 @@
+"""Exercises of lesson 05: the loss, the number of steps and the learning-rate schedule.
+
+``smoothed_cross_entropy``: label-smoothed cross-entropy by hand, from log_softmax.
+``steps_cifar``: how many optimisation steps ``fit`` takes for 50,000 images, batches of 128, 20 epochs.
+``lr_halfway``: the learning rate at the step halfway through that run.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+
+import torch
+import torch.nn.functional as F
+
+from ..teach import Exercise
+from ..train import _epoch_batches, lr_at
+
+__all__ = ["smoothed_cross_entropy", "steps_cifar", "lr_halfway"]
+
+# the run of exercises 2 and 3: CIFAR-10's training set, 20 epochs of batches of 128, peak lr 0.001,
+# one epoch of warm-up (TrainConfig's default)
+IMAGES, BATCH, EPOCHS, PEAK, WARMUP_EPOCHS = 50_000, 128, 20, 1e-3, 1
+
+
+def _run_steps() -> tuple[int, int]:
+    """(steps per epoch, total steps), counted from the batches the trainer actually cuts."""
+    per_epoch = len(_epoch_batches(IMAGES, BATCH, seed=0, epoch=0))
+    return per_epoch, round(EPOCHS * per_epoch)
+
+
+# --- label-smoothed cross-entropy ---------------------------------------------------------------------
+def _check_smoothed_cross_entropy(answer):
+    if answer is Ellipsis or not callable(answer):
+        return False, "pass a function smoothed_cross_entropy(logits, labels, eps) that returns the loss"
+    with torch.random.fork_rng():  # leave the learner's random state alone
+        torch.manual_seed(0)
+        cases = [(torch.randn(8, 10) * 3, torch.randint(0, 10, (8,))), (torch.randn(5, 3), torch.randint(0, 3, (5,)))]
+    for logits, labels in cases:
+        for eps in (0.0, 0.1, 0.3):
+            got = answer(logits, labels, eps)
+            if got is Ellipsis:
+                return False, "your function still returns ...; build the smoothed targets q, then -(q * log p) summed and averaged"
+            if not isinstance(got, torch.Tensor) or got.numel() != 1:
+                return False, f"return one number as a tensor (shape ()), got {got!r}"
+            expected = F.cross_entropy(logits, labels, label_smoothing=eps)
+            if not torch.allclose(got.reshape(()).float(), expected, rtol=1e-5, atol=1e-6):
+                plain = F.cross_entropy(logits, labels)
+                if eps > 0 and torch.allclose(got.reshape(()).float(), plain, rtol=1e-5, atol=1e-6):
+                    hint = "that is the loss without smoothing: give the true class 1 - eps + eps/K and every class eps/K"
+                elif eps == 0:
+                    hint = "with eps = 0 it must be the plain cross-entropy, the mean of -log p[true class]"
+                else:
+                    hint = "q_k = (1 - eps) [k = y] + eps / K; the loss is -sum_k q_k log p_k, averaged over the batch"
+                return False, f"K = {logits.shape[1]}, eps = {eps}: got {got.item():.5f}, expected {expected.item():.5f}. {hint}"
+    return True, "the same loss as F.cross_entropy(logits, labels, label_smoothing=eps), for eps 0, 0.1 and 0.3"
+
+
+def _solution_smoothed_cross_entropy(logits, labels, eps):
+    K = logits.shape[-1]
+    log_p = logits.log_softmax(dim=-1)  # (B, K)
+    q = (1 - eps) * F.one_hot(labels, K).float() + eps / K  # (B, K): the smoothed targets
+    return -(q * log_p).sum(dim=-1).mean()
+    # the same without q: (1 - eps) * (-log p_true) + eps * (mean over k of -log p_k)
+    # nll = -log_p.gather(1, labels[:, None]).squeeze(1)
+    # return ((1 - eps) * nll + eps * (-log_p.mean(dim=-1))).mean()
+
+
+smoothed_cross_entropy = Exercise(
+    "label-smoothed cross-entropy by hand", _check_smoothed_cross_entropy, _solution_smoothed_cross_entropy
+)
+
+
+# --- how many steps -------------------------------------------------------------------------------------
+def _check_steps_cifar(answer):
+    if answer is Ellipsis:
+        return False, "replace the ... with a number"
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Integral):
+        return False, f"the answer is a whole number (an int), got {answer!r}"
+    per_epoch, total = _run_steps()
+    if answer == total:
+        return True, f"{per_epoch} steps per epoch, {total:,} steps in all"
+    if answer == math.ceil(IMAGES / BATCH) * EPOCHS:
+        return False, f"{answer} counts the last, incomplete batch of each epoch; fit leaves it out"
+    if answer == round(IMAGES / BATCH * EPOCHS):
+        return False, f"{answer} counts fractions of batches; a step uses one whole batch"
+    return False, f"{answer} is not it. First count the whole batches of {BATCH} in {IMAGES:,} images."
+
+
+def _solution_steps_cifar():
+    per_epoch = 50_000 // 128  # 390 whole batches; the last 80 images of each shuffled epoch are left out
+    answer = 20 * per_epoch  # 7,800 steps
+    return answer
+
+
+steps_cifar = Exercise("optimisation steps: 50,000 images, batches of 128, 20 epochs", _check_steps_cifar,
+                       _solution_steps_cifar)
+
+
+# --- the learning rate halfway ---------------------------------------------------------------------------
+def _check_lr_halfway(answer):
+    if answer is Ellipsis:
+        return False, "replace the ... with a number"
+    if isinstance(answer, bool) or not isinstance(answer, numbers.Real):
+        return False, f"the answer is a number (a float), got {answer!r}"
+    per_epoch, total = _run_steps()
+    warmup = WARMUP_EPOCHS * per_epoch
+    expected = lr_at(total // 2, total, warmup, PEAK)
+    if math.isclose(answer, expected, rel_tol=1e-3):
+        return True, f"{expected:.4g}: more than half the peak, since the cosine starts after the warm-up"
+    if math.isclose(answer, PEAK / 2, rel_tol=1e-3):
+        return False, f"{answer} would be right without the warm-up; the cosine runs from step {warmup} to {total}"
+    return False, (f"{answer} is not it. The run has {total:,} steps, the first {warmup} of them warm-up; "
+                   "how far through the cosine part is step total // 2?")
+
+
+def _solution_lr_halfway():
+    per_epoch = 50_000 // 128  # 390 steps per epoch
+    total, warmup = 20 * per_epoch, per_epoch  # 7,800 steps, of which 390 warm-up
+    step = total // 2  # 3,900
+    progress = (step - warmup) / (total - warmup)  # 3,510 / 7,410 = 0.474 of the way through the cosine
+    answer = 1e-3 * 0.5 * (1 + math.cos(math.pi * progress))  # about 0.000541, a little over half the peak
+    return answer
+
+
+lr_halfway = Exercise("the learning rate halfway through the run", _check_lr_halfway, _solution_lr_halfway)

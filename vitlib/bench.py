@@ -42,7 +42,7 @@ from ._checks import as_pair
 from .data import FractalDataset, TensorImageDataset
 from .model import VARIANTS, ViT, ViTConfig, vit_config
 from .profile import best_device
-from .train import TrainConfig, _autocast, _param_groups
+from .train import TrainConfig, _autocast, _param_groups, train_step
 
 __all__ = ["main", "count_flops", "peak_tflops", "PEAK_BF16_TFLOPS"]
 
@@ -220,15 +220,8 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
     data = TensorImageDataset(raw, torch.randint(0, K, (B,), generator=generator), [str(k) for k in range(K)])
     images, labels = data.to(device).batch(torch.arange(B))  # (B, C, H, W) normalised, (B,)
 
-    def train_step() -> None:
-        with _autocast(device, train_config.amp):
-            logits = forward(images)  # (B, K)
-            loss = F.cross_entropy(logits.float(), labels, label_smoothing=train_config.label_smoothing)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if train_config.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), train_config.grad_clip)
-        optimizer.step()
+    def step() -> None:
+        train_step(forward, model, optimizer, images, labels, train_config, device)
 
     def inference_step() -> None:
         with torch.no_grad(), _autocast(device, train_config.amp):
@@ -239,7 +232,7 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
-    train_seconds = _seconds(train_step, args.steps, args.warmup, device)
+    train_seconds = _seconds(step, args.steps, args.warmup, device)
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     model.eval()
     inference_seconds = _seconds(inference_step, args.steps, args.warmup, device)

@@ -25,7 +25,7 @@ from .augment import AUGMENTATIONS, augment_batch
 from .model import ViT
 from .profile import best_device
 
-__all__ = ["TrainConfig", "History", "fit", "save_checkpoint", "load_checkpoint", "check_dataset", "Callback"]
+__all__ = ["TrainConfig", "History", "fit", "train_step", "save_checkpoint", "load_checkpoint", "check_dataset", "Callback"]
 
 
 @dataclass
@@ -218,6 +218,21 @@ def _autocast(device: torch.device, enabled: bool):
     return torch.autocast(device.type, enabled=False)
 
 
+def train_step(forward, model, optimizer, images, labels, config: TrainConfig, device: torch.device):
+    """One optimisation step: forward (bf16 autocast on CUDA), label-smoothed cross-entropy, backward,
+    gradient clipping, optimizer step. ``forward`` is the model or its compiled version.
+    Returns the loss and the logits ``(B, K)``."""
+    with _autocast(device, config.amp):
+        logits = forward(images)  # (B, K)
+        loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
+    optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if config.grad_clip:
+        torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+    optimizer.step()
+    return loss, logits
+
+
 def fit(
     model: ViT,
     train_data: Dataset,
@@ -300,14 +315,7 @@ def fit(
             images = augment_batch(images, kind, generator)
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total_steps, warmup, config.lr)
-            with _autocast(device, config.amp):
-                logits = forward(images)
-                loss = F.cross_entropy(logits.float(), labels, label_smoothing=config.label_smoothing)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-            optimizer.step()
+            loss, logits = train_step(forward, model, optimizer, images, labels, config, device)
             step += 1
             running["loss"] += loss.item() * len(labels)
             running["correct"] += (logits.argmax(-1) == labels).sum().item()

@@ -300,7 +300,10 @@ def fit(
                             train_config=dataclasses.asdict(config))
 
     bar = tqdm(total=total_steps, initial=step, desc="training", unit="step", disable=not progress)
-    running = {"loss": 0.0, "correct": 0, "seen": 0}
+    def zeros() -> dict:  # running sums stay on the device: no GPU sync on every step
+        return {"loss": torch.zeros((), device=device), "correct": torch.zeros((), device=device), "seen": 0}
+
+    running = zeros()
     started = time.perf_counter()
     model.train()
     while step < total_steps:
@@ -317,19 +320,21 @@ def fit(
                 group["lr"] = lr_at(step, total_steps, warmup, config.lr)
             loss, logits = train_step(forward, model, optimizer, images, labels, config, device)
             step += 1
-            running["loss"] += loss.item() * len(labels)
-            running["correct"] += (logits.argmax(-1) == labels).sum().item()
+            running["loss"] += loss.detach() * len(labels)
+            running["correct"] += (logits.argmax(-1) == labels).sum()
             running["seen"] += len(labels)
             bar.update(1)
-            bar.set_postfix(loss=f"{running['loss'] / running['seen']:.3f}",
-                            acc=f"{running['correct'] / running['seen']:.3f}")
-            state.update(step=step, epoch=step / steps_per_epoch, loss=loss.item(), images=images, labels=labels)
+            if step % 25 == 0:  # reading the numbers waits for the GPU, so not on every step
+                bar.set_postfix(loss=f"{running['loss'].item() / running['seen']:.3f}",
+                                acc=f"{running['correct'].item() / running['seen']:.3f}")
+            state.update(step=step, epoch=step / steps_per_epoch, loss=loss.detach(), images=images, labels=labels)
             for callback in callbacks:
                 callback.on_step_end(state)
             if step % eval_steps == 0 or step == total_steps:
                 record = {
                     "epoch": round(step / steps_per_epoch, 3), "step": step, "lr": optimizer.param_groups[0]["lr"],
-                    "train_loss": running["loss"] / running["seen"], "train_acc": running["correct"] / running["seen"],
+                    "train_loss": running["loss"].item() / running["seen"],
+                    "train_acc": running["correct"].item() / running["seen"],
                     "val_loss": None, "val_acc": None,
                     "seconds": (history.last("seconds") or 0.0) + time.perf_counter() - started,
                 }
@@ -343,7 +348,7 @@ def fit(
                                     val_acc=f"{result.accuracy:.3f}")
                     model.train()
                 history.records.append(record)
-                running = {"loss": 0.0, "correct": 0, "seen": 0}
+                running = zeros()
                 for callback in callbacks:
                     callback.on_evaluate(state)
                 if config.checkpoint_every == 0:

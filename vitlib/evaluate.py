@@ -8,7 +8,6 @@ import matplotlib.pyplot as plt
 import torch
 import torch.nn.functional as F
 
-from .profile import best_device
 
 __all__ = ["EvalResult", "evaluate", "plot_confusion_matrix", "plot_mistakes", "plot_history"]
 
@@ -36,7 +35,7 @@ def evaluate(model, dataset, batch_size: int = 256, device=None) -> EvalResult:
     from .train import _autocast, _Loader, check_dataset
 
     check_dataset(dataset, model, "dataset")
-    device = torch.device(device or next(model.parameters()).device.type or best_device())
+    device = torch.device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     was_training = model.training
     model.eval()

@@ -260,7 +260,7 @@ def fit(
         live_plot: add a live loss/accuracy plot (``vitlib.live.LivePlot``), redrawn in place.
 
     Returns:
-        the :class:`History` (also ``model.history``-free: the model is only trained).
+        the :class:`History`; the model itself is trained in place.
     """
     from tqdm.auto import tqdm
 

@@ -21,6 +21,23 @@ def toy_task(n=256, seed=0):
     return TensorImageDataset(images, labels, ["top left", "top right", "bottom left", "bottom right"], kind="digits")
 
 
+def toy_textures(n=256, seed=0):
+    """16x16 grey images whose class survives crops, flips, shears and colour changes: horizontal stripes,
+    vertical stripes, a checkerboard, or noise (4 classes), each with a random phase and contrast."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.randint(0, 4, (n,), generator=generator)
+    phase = torch.randint(0, 4, (n, 1, 1), generator=generator)
+    rows, cols = torch.arange(16).view(1, 16, 1), torch.arange(16).view(1, 1, 16)
+    horizontal = ((rows + phase) // 2 % 2).expand(n, 16, 16)
+    vertical = ((cols + phase) // 2 % 2).expand(n, 16, 16)
+    checker = (horizontal + vertical) % 2
+    noise = torch.randint(0, 2, (n, 16, 16), generator=generator)
+    pattern = torch.stack([horizontal, vertical, checker, noise], 1)[torch.arange(n), labels]  # (n, 16, 16) of 0/1
+    low = torch.randint(0, 80, (n, 1, 1), generator=generator)
+    images = (low + pattern * torch.randint(120, 176, (n, 1, 1), generator=generator)).to(torch.uint8)[:, None]
+    return TensorImageDataset(images, labels, ["horizontal", "vertical", "checkerboard", "noise"], kind="photo")
+
+
 def tiny_model(**overrides):
     settings = dict(image_size=16, in_channels=1, patch_size=4, dim=32, depth=2, heads=2, num_classes=4)
     return create_vit("course-tiny", **{**settings, **overrides})
@@ -40,6 +57,17 @@ def test_trainer_learns_a_toy_task():
     assert len(after.per_class_accuracy) == 4
 
 
+def test_trainer_learns_with_the_strong_recipe():
+    # RandAugment-style operations, random erasing, MixUp and CutMix: harder training images, still learnt
+    torch.manual_seed(0)
+    train, test = toy_textures(512, seed=0), toy_textures(256, seed=1)
+    model = tiny_model()
+    config = TrainConfig(epochs=8, batch_size=32, lr=3e-3, warmup_epochs=0.5, augment="photo-strong", mixup=0.8, cutmix=1.0)
+    history = fit(model, train, test, config, progress=False)
+    assert history.last("val_acc") > 0.8  # chance is 0.25
+    assert history.last("train_acc") < history.last("val_acc")  # measured on mixed, erased images
+
+
 class Interrupt(Callback):
     def __init__(self, at_step):
         self.at_step = at_step
@@ -49,9 +77,10 @@ class Interrupt(Callback):
             raise KeyboardInterrupt
 
 
-def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path):
+@pytest.mark.parametrize("recipe", [{}, dict(augment="photo-strong", mixup=0.8, cutmix=1.0)], ids=["plain", "strong"])
+def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe):
     train = toy_task(160)
-    config = TrainConfig(epochs=3, batch_size=32, lr=2e-3, checkpoint_every=2, eval_every=1)
+    config = TrainConfig(epochs=3, batch_size=32, lr=2e-3, checkpoint_every=2, eval_every=1, **recipe)
     model_kwargs = dict(dropout=0.1)  # dropout draws random numbers too
 
     torch.manual_seed(1)
@@ -132,6 +161,8 @@ def test_bad_train_config():
         TrainConfig(batch_size=0)
     with pytest.raises(ValueError, match="augment must be one of"):
         TrainConfig(augment="mixup")
+    with pytest.raises(ValueError, match="mixup and cutmix must be >= 0.*-0.5"):
+        TrainConfig(cutmix=-0.5)
 
 
 def test_live_plot_and_evaluation_figures():

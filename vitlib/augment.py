@@ -2,37 +2,169 @@
 
 * ``"photo"``: random translation by up to 1/8 of the side (reflected borders) and horizontal flips,
   the usual random-crop-and-flip for natural images.
+* ``"photo-strong"``: the same crop and flip, then one operation per image, drawn at random with a
+  random strength, from :data:`OPERATIONS` (the list of RandAugment, Cubuk et al. 2020, sampled one op
+  per image as in TrivialAugment, Müller and Hutter 2021), then random erasing (Zhong et al. 2020) of a
+  rectangle in a quarter of the images. This is the kind of recipe that lets a ViT learn CIFAR-10 from
+  scratch without overfitting (as in DeiT, Touvron et al. 2021). Unlike torchvision's transforms, which
+  apply one draw to a whole batch, every image gets its own operation and strength.
 * ``"digits"``: small shifts (up to 2 pixels at 28x28), rotations (up to 10 degrees) and scaling
   (0.9-1.1); no flips, since a flipped digit is a different or no digit.
 * ``"none"``: the batch as it is.
+
+:func:`mix_batch` adds MixUp (Zhang et al. 2018) and CutMix (Yun et al. 2019): it blends each image with
+another one of the batch and returns soft targets with the same proportions.
 """
 
 from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ._checks import check_choice
 
-__all__ = ["AUGMENTATIONS", "augment_batch"]
+__all__ = ["AUGMENTATIONS", "OPERATIONS", "augment_batch", "apply_operation", "random_erase", "mix_batch"]
 
-AUGMENTATIONS = ("photo", "digits", "none")
+AUGMENTATIONS = ("photo", "photo-strong", "digits", "none")
+
+# name -> largest strength; geometric ones are folded into one affine warp, the others act on [0, 1] pixels
+OPERATIONS = {
+    "identity": 0.0,
+    "rotate": 30.0,  # degrees
+    "shear_x": 0.3,
+    "shear_y": 0.3,
+    "translate_x": 0.3,  # fraction of the width
+    "translate_y": 0.3,
+    "brightness": 0.9,  # factor 1 +- 0.9 (blend with black)
+    "contrast": 0.9,  # blend with the image's mean grey
+    "color": 0.9,  # blend with the grey image (saturation)
+    "sharpness": 0.9,  # blend with a smoothed copy
+    "posterize": 4.0,  # bits removed (8 -> 4 bits per channel)
+    "solarize": 1.0,  # invert pixels above 1 - strength
+    "autocontrast": 0.0,  # stretch each channel to [0, 1]
+    "equalize": 0.0,  # flatten each channel's histogram
+}
+_GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
+_SIGNED = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y", "brightness", "contrast", "color", "sharpness")
 
 
-def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | None = None) -> torch.Tensor:
-    """images: ``(B, C, H, W)`` float -> augmented ``(B, C, H, W)``; one random draw per image from ``generator``."""
+def _per_image(value: torch.Tensor) -> torch.Tensor:
+    return value.view(-1, 1, 1, 1)
+
+
+def _grey(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` in [0, 1] -> ``(B, 1, H, W)`` luma (ITU-R 601, as PIL's "L" mode); grey stays grey."""
+    if x.shape[1] == 1:
+        return x
+    return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+
+
+def _blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:
+    return (degenerate + _per_image(factor) * (x - degenerate)).clamp(0, 1)
+
+
+def _sharpness_reference(x: torch.Tensor) -> torch.Tensor:
+    # PIL's SMOOTH filter, 3x3 weights 1 1 1 / 1 5 1 / 1 1 1 over 13, borders left as they are
+    C = x.shape[1]
+    kernel = torch.ones(3, 3, device=x.device, dtype=x.dtype)
+    kernel[1, 1] = 5
+    kernel = (kernel / 13).expand(C, 1, 3, 3)
+    smooth = x.clone()
+    smooth[:, :, 1:-1, 1:-1] = F.conv2d(x, kernel, groups=C)
+    return smooth
+
+
+def _equalize(x: torch.Tensor) -> torch.Tensor:
+    """Histogram equalisation of each channel of each image on 256 levels (PIL's ``ImageOps.equalize``)."""
+    B, C, H, W = x.shape
+    levels = (x * 255).round().long().clamp(0, 255).view(B * C, H * W)
+    hist = torch.zeros(B * C, 256, device=x.device, dtype=torch.float64)
+    hist.scatter_add_(1, levels, torch.ones(levels.shape, device=x.device, dtype=torch.float64))
+    brightest = 255 - (hist.flip(1) > 0).long().argmax(1, keepdim=True)  # (B*C, 1): the highest level used
+    step = torch.floor((H * W - hist.gather(1, brightest)) / 255)  # (B*C, 1)
+    before = hist.cumsum(1) - hist  # pixels below each level
+    lut = torch.floor((torch.floor(step / 2) + before) / step.clamp(min=1)).clamp(max=255)
+    lut = torch.where(step > 0, lut, torch.arange(256, device=x.device, dtype=torch.float64))  # one level: unchanged
+    return (lut.gather(1, levels) / 255).to(x.dtype).view(B, C, H, W)
+
+
+def apply_operation(images: torch.Tensor, name: str, strength: torch.Tensor | float) -> torch.Tensor:
+    """One pixel operation of :data:`OPERATIONS` on images ``(B, C, H, W)`` with values in [0, 1].
+
+    ``strength`` is in [-1, 1] per image (or one number): the fraction of the operation's largest
+    strength, its sign the direction (brighter or darker, ...). Geometric operations are not done here
+    (``augment_batch`` folds them into one warp). Returns ``(B, C, H, W)`` in [0, 1].
+    """
+    check_choice(name, "operation", tuple(k for k in OPERATIONS if k not in _GEOMETRIC))
+    x = images
+    s = torch.as_tensor(strength, device=x.device, dtype=x.dtype).expand(len(x)) * OPERATIONS[name]  # (B,)
+    if name == "identity":
+        return x
+    if name == "brightness":
+        return _blend(torch.zeros_like(x), x, 1 + s)
+    if name == "contrast":
+        mean = _grey(x).mean(dim=(1, 2, 3), keepdim=True)  # (B, 1, 1, 1)
+        return _blend(mean.expand_as(x), x, 1 + s)
+    if name == "color":
+        return _blend(_grey(x).expand_as(x), x, 1 + s)
+    if name == "sharpness":
+        return _blend(_sharpness_reference(x), x, 1 + s)
+    if name == "posterize":
+        bits = 8 - s.abs().round()  # (B,) 8 .. 4
+        step = _per_image(2 ** (8 - bits))
+        return torch.floor((x * 255).round() / step) * step / 255
+    if name == "solarize":
+        threshold = _per_image(256 * (1 - s.abs()))  # on the 0..255 scale, as PIL's
+        return torch.where((x * 255).round() >= threshold, 1 - x, x)
+    if name == "autocontrast":
+        low = x.amin(dim=(2, 3), keepdim=True)
+        high = x.amax(dim=(2, 3), keepdim=True)
+        return torch.where(high > low, (x - low) / (high - low).clamp(min=1e-6), x)
+    return _equalize(x)  # "equalize"
+
+
+def random_erase(images: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Replace a random rectangle (2%-33% of the area, aspect 0.3-3.3) with noise in ``probability`` of the
+    images ``(B, C, H, W)`` (normalised, so standard-normal noise looks like any other pixel values)."""
+    B, C, H, W = images.shape
+    device = images.device
+    rand = lambda: torch.rand(B, generator=generator, device=device)  # noqa: E731
+    area = (0.02 + rand() * (1 / 3 - 0.02)) * H * W
+    aspect = torch.exp(math.log(0.3) + rand() * (math.log(3.3) - math.log(0.3)))
+    h = (area * aspect).sqrt().round().clamp(1, H)
+    w = (area / aspect).sqrt().round().clamp(1, W)
+    top = (rand() * (H - h + 1)).floor()
+    left = (rand() * (W - w + 1)).floor()
+    chosen = rand() < probability
+    rows = torch.arange(H, device=device).view(1, H, 1)
+    cols = torch.arange(W, device=device).view(1, 1, W)
+    inside = ((rows >= top.view(B, 1, 1)) & (rows < (top + h).view(B, 1, 1))
+              & (cols >= left.view(B, 1, 1)) & (cols < (left + w).view(B, 1, 1)) & chosen.view(B, 1, 1))
+    noise = torch.randn(images.shape, generator=generator, device=device, dtype=images.dtype)
+    return torch.where(inside[:, None], noise, images)
+
+
+def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | None = None,
+                  mean=None, std=None) -> torch.Tensor:
+    """images: ``(B, C, H, W)`` float -> augmented ``(B, C, H, W)``; one random draw per image from ``generator``.
+
+    ``mean`` and ``std`` (per channel) say how the images were normalised; ``"photo-strong"`` needs them
+    for its pixel operations, which act on values in [0, 1] (default: the images already are in [0, 1]).
+    """
     check_choice(kind, "augmentation", AUGMENTATIONS)
     if kind == "none" or len(images) == 0:
         return images
-    B, _, H, W = images.shape
+    B, C, H, W = images.shape
     device = images.device
 
     def uniform(low, high):
         return torch.rand(B, generator=generator, device=device) * (high - low) + low
 
-    if kind == "photo":
+    shear_x = shear_y = torch.zeros(B, device=device)
+    if kind in ("photo", "photo-strong"):
         # whole-pixel shifts of up to H/8, W/8 (the classic 4-pixel pad-and-crop at 32x32)
         shift_y = torch.randint(-(H // 8), H // 8 + 1, (B,), generator=generator, device=device).float()
         shift_x = torch.randint(-(W // 8), W // 8 + 1, (B,), generator=generator, device=device).float()
@@ -46,14 +178,74 @@ def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | 
         scale = uniform(0.9, 1.1)
         flip = torch.zeros(B, dtype=torch.bool, device=device)
         padding = "border"
+    if kind == "photo-strong":
+        names = list(OPERATIONS)
+        chosen = torch.randint(0, len(names), (B,), generator=generator, device=device)  # one operation per image
+        strength = uniform(0.0, 1.0)
+        sign = torch.where(torch.rand(B, generator=generator, device=device) < 0.5, -1.0, 1.0)
+        signed = strength * sign
+        is_ = {name: chosen == i for i, name in enumerate(names)}
+        angle = torch.where(is_["rotate"], signed * OPERATIONS["rotate"] * math.pi / 180, angle)
+        shear_x = torch.where(is_["shear_x"], signed * OPERATIONS["shear_x"], shear_x)
+        shear_y = torch.where(is_["shear_y"], signed * OPERATIONS["shear_y"], shear_y)
+        shift_x = shift_x + torch.where(is_["translate_x"], signed * OPERATIONS["translate_x"] * W, 0.0)
+        shift_y = shift_y + torch.where(is_["translate_y"], signed * OPERATIONS["translate_y"] * H, 0.0)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    sign = 1.0 - 2.0 * flip.float()  # -1 mirrors the x axis
+    sign_x = 1.0 - 2.0 * flip.float()  # -1 mirrors the x axis
+    # output -> input coordinates: rotation (and scale) after a shear, in grid_sample's [-1, 1] coordinates
+    a, b = cos + (-sin) * shear_y, cos * shear_x - sin
+    c, d = sin + cos * shear_y, sin * shear_x + cos
     theta = torch.stack(
         [
-            torch.stack([cos * sign, -sin, -2 * shift_x / W], dim=1),
-            torch.stack([sin * sign, cos, -2 * shift_y / H], dim=1),
+            torch.stack([a * sign_x, b, -2 * shift_x / W], dim=1),
+            torch.stack([c * sign_x, d, -2 * shift_y / H], dim=1),
         ],
         dim=1,
-    )  # (B, 2, 3), in grid_sample's [-1, 1] coordinates
+    )  # (B, 2, 3)
     grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    return F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    out = F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    if kind != "photo-strong":
+        return out
+    mean_t = torch.as_tensor(0.0 if mean is None else mean, device=device, dtype=out.dtype).reshape(1, -1, 1, 1)
+    std_t = torch.as_tensor(1.0 if std is None else std, device=device, dtype=out.dtype).reshape(1, -1, 1, 1)
+    pixels = (out * std_t + mean_t).clamp(0, 1)  # (B, C, H, W) in [0, 1]
+    for i, name in enumerate(names):
+        if name in _GEOMETRIC or name == "identity":
+            continue
+        mask = chosen == i
+        pixels = torch.where(_per_image(mask), apply_operation(pixels, name, signed), pixels)
+    out = (pixels - mean_t) / std_t
+    return random_erase(out, 0.25, generator)
+
+
+def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixup: float = 0.0, cutmix: float = 0.0,
+              rng: np.random.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """MixUp or CutMix of a batch with itself in reverse order; returns images and soft targets ``(B, K)``.
+
+    ``mixup`` and ``cutmix`` are the alphas of the Beta(alpha, alpha) distribution the mixing share is
+    drawn from (0 turns one off; with both on, each batch uses one of them, half the time each). MixUp
+    blends whole images: ``lam * x + (1 - lam) * x_other``; CutMix pastes a rectangle of the other image
+    covering ``1 - lam`` of the area. The targets are ``lam * one_hot(y) + (1 - lam) * one_hot(y_other)``,
+    with ``lam`` the share actually kept.
+    """
+    if mixup < 0 or cutmix < 0:
+        raise ValueError(f"mixup and cutmix must be >= 0 (0 turns one off), got mixup={mixup!r}, cutmix={cutmix!r}")
+    rng = rng or np.random.default_rng()
+    targets = F.one_hot(labels, num_classes).to(images.dtype)  # (B, K)
+    if mixup == 0 and cutmix == 0:
+        return images, targets
+    use_cutmix = cutmix > 0 and (mixup == 0 or rng.random() < 0.5)
+    lam = float(rng.beta(cutmix, cutmix) if use_cutmix else rng.beta(mixup, mixup))
+    other_images, other_targets = images.flip(0), targets.flip(0)
+    if use_cutmix:
+        H, W = images.shape[-2:]
+        cut_h, cut_w = round(H * math.sqrt(1 - lam)), round(W * math.sqrt(1 - lam))
+        cy, cx = int(rng.integers(H)), int(rng.integers(W))
+        top, bottom = max(cy - cut_h // 2, 0), min(cy + cut_h - cut_h // 2, H)
+        left, right = max(cx - cut_w // 2, 0), min(cx + cut_w - cut_w // 2, W)
+        images = images.clone()
+        images[..., top:bottom, left:right] = other_images[..., top:bottom, left:right]
+        lam = 1 - (bottom - top) * (right - left) / (H * W)
+    else:
+        images = lam * images + (1 - lam) * other_images
+    return images, lam * targets + (1 - lam) * other_targets

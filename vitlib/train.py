@@ -17,11 +17,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset
 
-from .augment import AUGMENTATIONS, augment_batch
+from .augment import AUGMENTATIONS, augment_batch, mix_batch
 from .model import ViT
 from .profile import best_device
 
@@ -36,7 +37,9 @@ class TrainConfig:
     weight_decay: float = 0.05  # AdamW's decoupled weight decay (not on biases, norms, tokens)
     warmup_epochs: float = 1.0  # linear warm-up from 0, then cosine decay to 0
     label_smoothing: float = 0.1
-    augment: str = "auto"  # "auto" (from the dataset's kind), "photo", "digits" or "none"
+    augment: str = "auto"  # "auto" (from the dataset's kind), "photo", "photo-strong", "digits" or "none"
+    mixup: float = 0.0  # MixUp's Beta alpha (0: off); see vitlib.augment.mix_batch
+    cutmix: float = 0.0  # CutMix's Beta alpha (0: off); with both on, each batch uses one of the two
     grad_clip: float | None = 1.0  # clip the global gradient norm; None for no clipping
     amp: bool = True  # bf16 autocast on CUDA (ignored elsewhere)
     compile: bool = False  # torch.compile the model for training
@@ -53,6 +56,8 @@ class TrainConfig:
             raise ValueError(f"lr must be > 0, got {self.lr!r}")
         if not 0 <= self.label_smoothing < 1:
             raise ValueError(f"label_smoothing must be in [0, 1), got {self.label_smoothing!r}")
+        if self.mixup < 0 or self.cutmix < 0:
+            raise ValueError(f"mixup and cutmix must be >= 0 (0 turns one off), got {self.mixup!r} and {self.cutmix!r}")
         if self.augment not in ("auto", *AUGMENTATIONS):
             raise ValueError(f"augment must be one of {('auto', *AUGMENTATIONS)}, got {self.augment!r}")
 
@@ -220,7 +225,8 @@ def _autocast(device: torch.device, enabled: bool):
 
 def train_step(forward, model, optimizer, images, labels, config: TrainConfig, device: torch.device):
     """One optimisation step: forward (bf16 autocast on CUDA), label-smoothed cross-entropy, backward,
-    gradient clipping, optimizer step. ``forward`` is the model or its compiled version.
+    gradient clipping, optimizer step. ``forward`` is the model or its compiled version; ``labels`` are
+    class indices ``(B,)`` or soft targets ``(B, K)`` (from MixUp or CutMix).
     Returns the loss and the logits ``(B, K)``."""
     with _autocast(device, config.amp):
         logits = forward(images)  # (B, K)
@@ -273,6 +279,8 @@ def fit(
     device = torch.device(device or best_device())
     model.to(device)
     kind = config.augment if config.augment != "auto" else getattr(train_data, "kind", "none")
+    mean, std = getattr(train_data, "mean", None), getattr(train_data, "std", None)  # for photo-strong's pixel operations
+    mixing = config.mixup > 0 or config.cutmix > 0
     loader = _Loader(train_data, device)
     n = len(train_data)
     steps_per_epoch = max(1, n // config.batch_size) if n >= config.batch_size else 1
@@ -315,13 +323,17 @@ def fit(
             torch.manual_seed(config.seed * 1_000_003 + step)  # dropout and augmentation of this step
             generator = torch.Generator(device=device).manual_seed(config.seed * 7_919 + step)
             images, labels = loader.get(indices)
-            images = augment_batch(images, kind, generator)
+            images = augment_batch(images, kind, generator, mean=mean, std=std)
+            targets = labels
+            if mixing:
+                images, targets = mix_batch(images, labels, model.config.num_classes, config.mixup, config.cutmix,
+                                            np.random.default_rng([config.seed, step]))
             for group in optimizer.param_groups:
                 group["lr"] = lr_at(step, total_steps, warmup, config.lr)
-            loss, logits = train_step(forward, model, optimizer, images, labels, config, device)
+            loss, logits = train_step(forward, model, optimizer, images, targets, config, device)
             step += 1
             running["loss"] += loss.detach() * len(labels)
-            running["correct"] += (logits.argmax(-1) == labels).sum()
+            running["correct"] += (logits.argmax(-1) == labels).sum()  # mixed batches: against each image's own label
             running["seen"] += len(labels)
             bar.update(1)
             if step % 25 == 0:  # reading the numbers waits for the GPU, so not on every step

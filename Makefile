@@ -15,7 +15,7 @@ LAB_ARGS ?=
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install lab test unit notebooks clean
+.PHONY: install lab test unit notebooks gpu-check clean
 
 install: $(STAMP)
 
@@ -39,6 +39,21 @@ unit: install
 notebooks: install
 	VITLIB_PROFILE=cpu $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
+
+# The GPU check of lesson 05's gpu recipe, in one command on a machine with CUDA: throughput (eager and
+# compiled) and the time to 90% test accuracy on CIFAR-10 from an image folder, all written to results/.
+#   make gpu-check CIFAR=/path/to/cifar10          (a folder with train/ and test/, one subfolder per class)
+# RUN is the Python to use (default: the project's .venv; on a machine with torch already, RUN=python3).
+RUN ?= $(BIN)/python
+CIFAR ?=
+TARGET_ARGS ?=
+
+gpu-check:
+	@test -n "$(CIFAR)" || { echo "CIFAR=<folder with train/ and test/ image folders> is required"; exit 2; }
+	$(RUN) -c "import torch; assert torch.cuda.is_available(), 'CUDA is not available'; print('torch', torch.__version__, 'on', torch.cuda.get_device_name())"
+	$(RUN) -m vitlib.bench --variant cifar-vit --batch-size 512 --steps 50 --warmup 10
+	$(RUN) -m vitlib.bench --variant cifar-vit --batch-size 512 --steps 50 --warmup 10 --compile --out results/bench-cuda-compiled.json
+	$(RUN) -m vitlib.time_to_target --folder $(CIFAR) --target 0.90 $(TARGET_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

@@ -30,6 +30,7 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     assert result["peak_tflops"] is None and result["train"]["share_of_peak"] is None  # no peak on a CPU
     for kind in ("train", "inference"):
         assert result[kind]["images_per_s"] > 0 and result[kind]["tflops"] > 0
+    assert result["augment"]["kind"] == "photo-strong" and result["augment"]["images_per_s"] > 0
 
     # FLOPs counted here on real tensors, with the hand-written attention (whose matrix products the
     # counter sees on a CPU): a step is forward + backward, about 3x the forward (a little less, since
@@ -67,3 +68,20 @@ def test_peak_table_matches_card_names():
     assert peak_tflops("NVIDIA L4") == 121
     assert peak_tflops("NVIDIA L40S") is None  # not the L4
     assert peak_tflops("NVIDIA GeForce RTX 4090") is None
+
+
+def test_git_commit_falls_back_to_the_environment_on_a_copy_without_git(monkeypatch):
+    import subprocess
+
+    from vitlib import bench
+
+    def no_git(*args, **kwargs):
+        raise OSError("git: not found")
+
+    monkeypatch.setattr(subprocess, "run", no_git)
+    monkeypatch.delenv("VITLIB_GIT_COMMIT", raising=False)
+    assert bench.git_commit() is None
+    monkeypatch.setenv("VITLIB_GIT_COMMIT", "not a hash")
+    assert bench.git_commit() is None
+    monkeypatch.setenv("VITLIB_GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
+    assert bench.git_commit() == "0123456789abcdef0123456789abcdef01234567"

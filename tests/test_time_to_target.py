@@ -1,20 +1,30 @@
 import json
 
+import pytest
 from PIL import Image
 
+import vitlib.time_to_target as ttt
+from vitlib.profile import get_profile
 from vitlib.time_to_target import main
 
 
-def test_time_to_target_on_a_tiny_image_folder(tmp_path):
+def two_colours(tmp_path):
     for split, count in (("train", 16), ("test", 8)):
         for c, colour in enumerate([(250, 20, 20), (20, 20, 250)]):
             folder = tmp_path / "data" / split / f"class{c}"
             folder.mkdir(parents=True)
             for i in range(count // 2):
                 Image.new("RGB", (32, 32), tuple(max(0, v - 3 * i) for v in colour)).save(folder / f"{i}.png")
+    return tmp_path / "data"
+
+
+TINY = ["--variant", "course-tiny", "--epochs", "3", "--batch-size", "8", "--lr", "3e-3", "--device", "cpu",
+        "--augment", "photo", "--mixup", "0", "--cutmix", "0"]
+
+
+def test_time_to_target_on_a_tiny_image_folder(tmp_path):
     out = tmp_path / "result.json"
-    result = main(["--folder", str(tmp_path / "data"), "--variant", "course-tiny", "--epochs", "3",
-                   "--batch-size", "8", "--lr", "3e-3", "--target", "0.5", "--device", "cpu", "--out", str(out)])
+    result = main(["--folder", str(two_colours(tmp_path)), *TINY, "--target", "0.5", "--out", str(out)])
     saved = json.loads(out.read_text())
     assert saved["train_images"] == 16 and saved["test_images"] == 8 and saved["model"]["num_classes"] == 2
     assert len(saved["history"]) == 3 and saved["history"][-1]["epoch"] == 3.0
@@ -23,3 +33,27 @@ def test_time_to_target_on_a_tiny_image_folder(tmp_path):
     first = next(r for r in saved["history"] if r["val_acc"] >= 0.5)
     assert saved["reached"] == {"epoch": first["epoch"], "seconds": first["seconds"], "val_acc": first["val_acc"]}
     assert saved["command"].startswith("python -m vitlib.time_to_target --folder")
+    assert saved["finished"] is True and saved["train_config"]["augment"] == "photo"
+
+
+def test_a_run_cut_short_leaves_its_curve(tmp_path, monkeypatch):
+    def killed(*args, **kwargs):  # as if the machine's time ran out after the last epoch
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(ttt, "evaluate", killed)
+    out = tmp_path / "result.json"
+    with pytest.raises(KeyboardInterrupt):
+        main(["--folder", str(two_colours(tmp_path)), *TINY, "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["finished"] is False and [r["epoch"] for r in saved["history"]] == [1.0, 2.0, 3.0]
+
+
+def test_defaults_are_the_gpu_profile_recipe(tmp_path, capsys):
+    gpu = get_profile("gpu")
+    args = ttt._parser().parse_args(["--folder", "x"])
+    assert (args.variant, args.epochs, args.batch_size, args.lr, args.warmup_epochs, args.augment, args.mixup,
+            args.cutmix) == (gpu.train_variant, gpu.epochs, gpu.batch_size, gpu.lr, gpu.warmup_epochs, gpu.augment,
+                             gpu.mixup, gpu.cutmix)
+    with pytest.raises(SystemExit):  # refused before any data is read
+        main(["--folder", str(tmp_path / "missing"), "--mixup", "-1"])
+    assert "mixup and cutmix must be >= 0" in capsys.readouterr().err

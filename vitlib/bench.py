@@ -7,6 +7,8 @@ the model is timed, it measures:
   cross-entropy with label smoothing, backward, gradient clipping, AdamW step; bf16 autocast on CUDA),
   at a constant learning rate;
 * inference throughput: images per second of a forward pass without gradients (``model.eval()``);
+* augmentation throughput: images per second of ``vitlib.augment.augment_batch`` (and MixUp/CutMix for
+  ``photo-strong``) on the device, which must stay well above the training throughput;
 * the FLOPs of one step, counted once by ``torch.utils.flop_counter.FlopCounterMode`` (forward and
   backward; matrix products only), the TFLOP/s achieved and, where the card's dense bf16 tensor-core
   peak is known, the share of it (model FLOPs utilisation).
@@ -34,11 +36,13 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ._checks import as_pair
+from .augment import AUGMENTATIONS, augment_batch, mix_batch
 from .data import FractalDataset, TensorImageDataset
 from .model import VARIANTS, ViT, ViTConfig, vit_config
 from .profile import best_device
@@ -108,16 +112,19 @@ def device_name(device: torch.device) -> str:
 
 
 def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the checkout that holds this package, or None if it is not one."""
+    """``git rev-parse HEAD`` of the checkout that holds this package, or None if it is not one; on a
+    copy without ``.git``, the ``VITLIB_GIT_COMMIT`` environment variable, if it is a commit hash."""
+    given = os.environ.get("VITLIB_GIT_COMMIT", "")
+    given = given if re.fullmatch(r"[0-9a-f]{40}", given) else None
     root = Path(__file__).resolve().parent.parent
     try:
         done = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
                               text=True, timeout=10, check=True)
     except (OSError, subprocess.SubprocessError):
-        return None
+        return given
     lines = done.stdout.split()
     if len(lines) != 2 or Path(lines[0]).resolve() != root or not re.fullmatch(r"[0-9a-f]{40}", lines[1]):
-        return None  # e.g. an installed copy inside some other repository
+        return given  # e.g. an installed copy inside some other repository
     return lines[1]
 
 
@@ -160,6 +167,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default 10)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (compiles in the warm-up)")
+    parser.add_argument("--augment", choices=["auto", *AUGMENTATIONS], default="auto",
+                        help="augmentation to time (auto: photo-strong for colour images, digits for grey ones)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for a card not in the table")
@@ -245,6 +254,17 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         start = next(starts)
         fractals.render(range(start, start + B), device)
 
+    augment = args.augment if args.augment != "auto" else ("photo-strong" if config.in_channels == 3 else "digits")
+    augment_generator = torch.Generator(device=device).manual_seed(args.seed)
+    mix_rng = np.random.default_rng(args.seed)
+
+    def augment_step() -> None:
+        augmented = augment_batch(images, augment, augment_generator, mean=data.mean, std=data.std)
+        if augment == "photo-strong":
+            mix_batch(augmented, labels, K, mixup=0.8, cutmix=1.0, rng=mix_rng)
+
+    augment_seconds = _seconds(augment_step, args.steps, min(args.warmup, 2), device)
+
     render_steps = max(1, min(args.steps, 5))
     render_seconds = _seconds(render_step, render_steps, 1, device)
 
@@ -283,6 +303,7 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         "peak_source": peak_source,
         "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory},
         "inference": figures(inference_seconds, forward_flops),
+        "augment": {"kind": augment, "images_per_s": B * args.steps / augment_seconds},
         "fractal_render": {"images_per_s": B * render_steps / render_seconds, "batches": render_steps},
     }
 
@@ -299,6 +320,7 @@ def _print_table(result: dict, out: Path) -> None:
         share = f"{100 * r['share_of_peak']:.1f}%" if r["share_of_peak"] is not None else "n/a"
         print(f"{kind:<10} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>10.2f} "
               f"{r['flops_per_batch'] / 1e9:>12.3f} {r['tflops']:>9.4f} {share:>8}")
+    print(f"augmentation {result['augment']['kind']!r}: {result['augment']['images_per_s']:.0f} images/s on {result['device']}")
     print(f"dataset A (fractals) rendered at {result['fractal_render']['images_per_s']:.0f} images/s on {result['device']}")
     if result["peak_tflops"] is not None:
         print(f"peak: {result['peak_tflops']:g} TFLOP/s ({result['peak_source']})")

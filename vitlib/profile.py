@@ -20,7 +20,7 @@ import torch
 
 from ._checks import check_choice
 
-__all__ = ["Profile", "PROFILES", "current_profile", "use_profile", "best_device"]
+__all__ = ["Profile", "PROFILES", "current_profile", "use_profile", "get_profile", "best_device"]
 
 ENV_VAR = "VITLIB_PROFILE"
 
@@ -50,6 +50,10 @@ class Profile:
     epochs: float  # passes over the training images
     batch_size: int
     lr: float  # peak learning rate
+    warmup_epochs: float  # linear warm-up, then cosine decay
+    augment: str  # "auto" (from the dataset) or one of vitlib.augment.AUGMENTATIONS
+    mixup: float  # MixUp's Beta alpha (0: off)
+    cutmix: float  # CutMix's Beta alpha (0: off)
     # lesson 06: pretrain on a large dataset A, fine-tune on a small dataset B
     pretrain_classes: int  # fractal classes in A
     pretrain_per_class: int  # images per class in A
@@ -72,7 +76,7 @@ def _profiles() -> dict[str, Profile]:
             "smoke", "tests: tiny sizes, seconds per lesson", "cpu",
             demo_variant="Ti/16", demo_depth=2, shuffle_trials=2,
             train_data="digits", train_variant="digits-vit", train_limit=512, test_limit=200,
-            epochs=1, batch_size=64, lr=3e-3,
+            epochs=1, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
             finetune_per_class=5, finetune_epochs=2, finetune_batch_size=16, seeds=2,
         ),
@@ -80,7 +84,7 @@ def _profiles() -> dict[str, Profile]:
             "cpu", "a laptop without a GPU: minutes per lesson", "cpu",
             demo_variant="S/16", demo_depth=12, shuffle_trials=5,
             train_data="digits", train_variant="digits-vit", train_limit=None, test_limit=None,
-            epochs=30, batch_size=64, lr=3e-3,
+            epochs=30, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
             finetune_per_class=20, finetune_epochs=30, finetune_batch_size=32, seeds=3,
         ),
@@ -88,7 +92,9 @@ def _profiles() -> dict[str, Profile]:
             "gpu", "one NVIDIA GPU: full sizes", cuda,
             demo_variant="B/16", demo_depth=12, shuffle_trials=10,
             train_data="cifar10", train_variant="cifar-vit", train_limit=None, test_limit=None,
-            epochs=100, batch_size=512, lr=2e-3,
+            # a ViT learns CIFAR-10 from scratch only with strong augmentation and long training (DeiT's
+            # lesson): RandAugment operations, random erasing, MixUp and CutMix, 200 epochs
+            epochs=200, batch_size=512, lr=2e-3, warmup_epochs=5, augment="photo-strong", mixup=0.8, cutmix=1.0,
             pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
             finetune_per_class=500, finetune_epochs=30, finetune_batch_size=128, seeds=3,
         ),
@@ -106,6 +112,12 @@ def use_profile(name: str | None) -> Profile:
         check_choice(name, "profile", PROFILES)
     _override = name
     return current_profile()
+
+
+def get_profile(name: str) -> Profile:
+    """The profile called ``name`` (``"smoke"``, ``"cpu"`` or ``"gpu"``), whichever is in force."""
+    check_choice(name, "profile", PROFILES)
+    return _profiles()[name]
 
 
 def current_profile() -> Profile:

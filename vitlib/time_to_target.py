@@ -3,13 +3,14 @@
 Trains a variant from random initialisation with ``vitlib.train.fit``, evaluates after every epoch,
 and records the training time at which the test accuracy first reaches ``--target``. Data: an image
 folder with ``train/`` and ``test/`` subfolders (one subfolder per class in each), or a named dataset.
-The GPU check of lesson 05's CIFAR-10 recipe::
+The recipe's defaults are lesson 05's ``gpu`` profile (``vitlib.profile.get_profile("gpu")``), so the
+GPU check of that recipe on CIFAR-10 is::
 
-    python -m vitlib.time_to_target --folder /path/to/cifar10 --variant cifar-vit \\
-        --epochs 100 --batch-size 512 --lr 2e-3 --target 0.90
+    python -m vitlib.time_to_target --folder /path/to/cifar10 --target 0.90
 
-writes ``results/time-to-target-<device>.json`` (``--out`` to change) with the command, the machine,
-the commit, the config, the whole history and the time to the target (None if it was not reached).
+It writes ``results/time-to-target-<device>.json`` (``--out`` to change) after every evaluation (with
+``"finished": false`` until the run ends, so a run cut short still leaves its curve): the command, the
+machine, the commit, the config, the history and the time to the target (None if not reached).
 """
 
 from __future__ import annotations
@@ -28,22 +29,26 @@ from .bench import _write_json, device_name, git_commit
 from .data import load_dataset, load_image_folder
 from .evaluate import evaluate
 from .model import create_vit
-from .profile import best_device
+from .augment import AUGMENTATIONS
+from .profile import best_device, get_profile
 from .train import Callback, TrainConfig, fit
 
 __all__ = ["main", "TimeToTarget"]
 
 
 class TimeToTarget(Callback):
-    """Notes the first evaluation at which ``val_acc`` reaches ``target``: its epoch and training seconds."""
+    """Notes the first evaluation at which ``val_acc`` reaches ``target``: its epoch and training seconds.
+    With ``report`` (a function of the history), calls it after every evaluation."""
 
-    def __init__(self, target: float):
-        self.target, self.reached = target, None
+    def __init__(self, target: float, report=None):
+        self.target, self.reached, self.report = target, None, report
 
     def on_evaluate(self, state: dict) -> None:
         record = state["history"].records[-1]
         if self.reached is None and record["val_acc"] is not None and record["val_acc"] >= self.target:
             self.reached = {"epoch": record["epoch"], "seconds": record["seconds"], "val_acc": record["val_acc"]}
+        if self.report is not None:
+            self.report(state["history"])
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -51,10 +56,16 @@ def _parser() -> argparse.ArgumentParser:
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", help="a folder with train/ and test/ image folders")
     source.add_argument("--dataset", choices=["digits", "cifar10"], help="a named dataset")
-    parser.add_argument("--variant", default="cifar-vit")
-    parser.add_argument("--epochs", type=float, default=100)
-    parser.add_argument("--batch-size", type=int, default=512)
-    parser.add_argument("--lr", type=float, default=2e-3)
+    gpu = get_profile("gpu")
+    parser.add_argument("--variant", default=gpu.train_variant)
+    parser.add_argument("--epochs", type=float, default=gpu.epochs)
+    parser.add_argument("--batch-size", type=int, default=gpu.batch_size)
+    parser.add_argument("--lr", type=float, default=gpu.lr, help="peak learning rate")
+    parser.add_argument("--warmup-epochs", type=float, default=gpu.warmup_epochs)
+    parser.add_argument("--augment", choices=["auto", *AUGMENTATIONS], default=gpu.augment,
+                        help="augmentation (auto: photo for colour images, digits for grey ones)")
+    parser.add_argument("--mixup", type=float, default=gpu.mixup, help="MixUp's alpha (0: off)")
+    parser.add_argument("--cutmix", type=float, default=gpu.cutmix, help="CutMix's alpha (0: off)")
     parser.add_argument("--target", type=float, default=0.90, help="test accuracy to reach (default 0.90)")
     parser.add_argument("--compile", action="store_true")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
@@ -65,7 +76,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:  # check the numbers before spending time on the data
+        config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
+                             seed=args.seed, warmup_epochs=args.warmup_epochs, mixup=args.mixup, cutmix=args.cutmix)
+    except ValueError as error:
+        parser.error(str(error))
     device = torch.device(args.device or best_device())
     started = time.perf_counter()
     if args.folder:
@@ -77,11 +94,8 @@ def main(argv: list[str] | None = None) -> dict:
     C, H, W = train.image_shape
     torch.manual_seed(args.seed)
     model = create_vit(args.variant, image_size=(H, W), in_channels=C, num_classes=len(train.classes))
-    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
-                         seed=args.seed, augment="photo" if C == 3 else "digits")
-    clock = TimeToTarget(args.target)
-    history = fit(model, train, test, config, device=device, callbacks=[clock])
-    final = evaluate(model, test, device=device)
+    config.augment = args.augment if args.augment != "auto" else ("photo" if C == 3 else "digits")
+    out = Path(args.out or f"results/time-to-target-{device.type}.json")
     result = {
         "command": shlex.join(["python", "-m", "vitlib.time_to_target", *argv]),
         "device": device.type,
@@ -96,12 +110,18 @@ def main(argv: list[str] | None = None) -> dict:
         "test_images": len(test),
         "data_load_seconds": load_seconds,
         "target": args.target,
-        "reached": clock.reached,
-        "final_test_accuracy": final.accuracy,
-        "train_seconds": history.last("seconds"),
-        "history": history.records,
+        "finished": False,
     }
-    out = Path(args.out or f"results/time-to-target-{device.type}.json")
+
+    def report(history) -> None:  # after every evaluation: a run cut short still leaves its curve
+        result.update(reached=clock.reached, train_seconds=history.last("seconds"), history=history.records)
+        _write_json(out, result)
+
+    clock = TimeToTarget(args.target, report)
+    history = fit(model, train, test, config, device=device, callbacks=[clock])
+    final = evaluate(model, test, device=device)
+    report(history)
+    result.update(finished=True, final_test_accuracy=final.accuracy)
     _write_json(out, result)
     reached = (f"reached {args.target:.0%} after {clock.reached['seconds']:.0f} s (epoch {clock.reached['epoch']:g})"
                if clock.reached else f"did not reach {args.target:.0%}")

@@ -3,6 +3,7 @@
 ``smoothed_cross_entropy``: label-smoothed cross-entropy by hand, from log_softmax.
 ``steps_cifar``: how many optimisation steps ``fit`` takes for 50,000 images, batches of 128, 20 epochs.
 ``lr_halfway``: the learning rate at the step halfway through that run.
+``mixup``: MixUp of a batch with itself in reverse order, images and soft targets.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 from ..teach import Exercise
 from ..train import _epoch_batches, lr_at
 
-__all__ = ["smoothed_cross_entropy", "steps_cifar", "lr_halfway"]
+__all__ = ["smoothed_cross_entropy", "steps_cifar", "lr_halfway", "mixup"]
 
 # the run of exercises 2 and 3: CIFAR-10's training set, 20 epochs of batches of 128, peak lr 0.001,
 # one epoch of warm-up (TrainConfig's default)
@@ -124,3 +125,44 @@ def _solution_lr_halfway():
 
 
 lr_halfway = Exercise("the learning rate halfway through the run", _check_lr_halfway, _solution_lr_halfway)
+
+
+# --- MixUp ------------------------------------------------------------------------------------------------
+def _check_mixup(answer):
+    if answer is Ellipsis or not callable(answer):
+        return False, "pass a function mixup(images, labels, num_classes, lam) that returns (images, targets)"
+    with torch.random.fork_rng():  # leave the learner's random state alone
+        torch.manual_seed(0)
+        images, labels = torch.rand(6, 3, 8, 8), torch.tensor([0, 1, 2, 3, 1, 0])
+    lam = 0.7
+    got = answer(images, labels, 4, lam)
+    if got is Ellipsis or not isinstance(got, tuple) or len(got) != 2:
+        return False, f"return a pair (mixed images, targets), got {got!r:.80}"
+    mixed, targets = got
+    partner = images.flip(0)  # image i is mixed with image B - 1 - i
+    one_hot = F.one_hot(labels, 4).float()
+    expected_targets = lam * one_hot + (1 - lam) * one_hot.flip(0)
+    if not isinstance(mixed, torch.Tensor) or mixed.shape != images.shape:
+        return False, f"the mixed images must have the shape of the batch {tuple(images.shape)}"
+    if torch.allclose(mixed, lam * images + (1 - lam) * images.roll(1, 0)):
+        return False, "you paired each image with its neighbour; pair image i with image B - 1 - i (images.flip(0))"
+    if not torch.allclose(mixed, lam * images + (1 - lam) * partner, atol=1e-6):
+        return False, "the images: lam * images + (1 - lam) * images.flip(0)"
+    if not isinstance(targets, torch.Tensor) or targets.shape != (6, 4):
+        return False, f"the targets are one row of K = 4 probabilities per image: shape (6, 4), got {getattr(targets, 'shape', targets)!r}"
+    if torch.allclose(targets.float(), one_hot):
+        return False, "the images are mixed, so the targets must be too: lam on the image's class, 1 - lam on its partner's"
+    if not torch.allclose(targets.float(), expected_targets, atol=1e-6):
+        return False, "targets: lam * one_hot(labels) + (1 - lam) * one_hot(labels).flip(0)"
+    return True, "images and targets mixed in the same proportion, as vitlib.augment.mix_batch does for MixUp"
+
+
+def _solution_mixup(images, labels, num_classes, lam):
+    # images: (B, C, H, W), labels: (B,) -> mixed images (B, C, H, W), soft targets (B, K)
+    one_hot = F.one_hot(labels, num_classes).float()  # (B, K)
+    mixed = lam * images + (1 - lam) * images.flip(0)  # image i with image B - 1 - i
+    targets = lam * one_hot + (1 - lam) * one_hot.flip(0)  # each row sums to 1
+    return mixed, targets
+
+
+mixup = Exercise("MixUp by hand: mixed images and soft targets", _check_mixup, _solution_mixup)

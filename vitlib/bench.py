@@ -7,8 +7,8 @@ the model is timed, it measures:
   cross-entropy with label smoothing, backward, gradient clipping, AdamW step; bf16 autocast on CUDA),
   at a constant learning rate;
 * inference throughput: images per second of a forward pass without gradients (``model.eval()``);
-* augmentation throughput: images per second of ``vitlib.augment.augment_batch`` (and MixUp/CutMix for
-  ``photo-strong``) on the device, which must stay well above the training throughput;
+* augmentation throughput: images per second of ``vitlib.augment.augment_batch`` (and, for
+  ``photo-strong``, MixUp/CutMix as the ``gpu`` profile sets them) on the device, which must stay well above the training throughput;
 * the FLOPs of one step, counted once by ``torch.utils.flop_counter.FlopCounterMode`` (forward and
   backward; matrix products only), the TFLOP/s achieved and, where the card's dense bf16 tensor-core
   peak is known, the share of it (model FLOPs utilisation).
@@ -45,7 +45,7 @@ from ._checks import as_pair
 from .augment import AUGMENTATIONS, augment_batch, mix_batch
 from .data import FractalDataset, TensorImageDataset
 from .model import VARIANTS, ViT, ViTConfig, vit_config
-from .profile import best_device
+from .profile import best_device, get_profile
 from .train import TrainConfig, _autocast, _param_groups, train_step
 
 __all__ = ["main", "count_flops", "peak_tflops", "PEAK_BF16_TFLOPS"]
@@ -255,13 +255,14 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         fractals.render(range(start, start + B), device)
 
     augment = args.augment if args.augment != "auto" else ("photo-strong" if config.in_channels == 3 else "digits")
+    gpu = get_profile("gpu")  # photo-strong goes with the gpu profile's MixUp and CutMix
     augment_generator = torch.Generator(device=device).manual_seed(args.seed)
     mix_rng = np.random.default_rng(args.seed)
 
     def augment_step() -> None:
         augmented = augment_batch(images, augment, augment_generator, mean=data.mean, std=data.std)
         if augment == "photo-strong":
-            mix_batch(augmented, labels, K, mixup=0.8, cutmix=1.0, rng=mix_rng)
+            mix_batch(augmented, labels, K, mixup=gpu.mixup, cutmix=gpu.cutmix, rng=mix_rng)
 
     augment_seconds = _seconds(augment_step, args.steps, min(args.warmup, 2), device)
 

@@ -59,7 +59,7 @@ def _grey(x: torch.Tensor) -> torch.Tensor:
     """``(B, C, H, W)`` in [0, 1] -> ``(B, 1, H, W)`` luma (ITU-R 601, as PIL's "L" mode); grey stays grey."""
     if x.shape[1] == 1:
         return x
-    return (x * torch.tensor([0.299, 0.587, 0.114], device=x.device, dtype=x.dtype).view(1, 3, 1, 1)).sum(1, keepdim=True)
+    return 0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3]  # Python floats: no copy to the device
 
 
 def _blend(degenerate: torch.Tensor, x: torch.Tensor, factor: torch.Tensor) -> torch.Tensor:

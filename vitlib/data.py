@@ -79,6 +79,7 @@ class TensorImageDataset(Dataset):
             mean = sample.mean(dim=(0, 2, 3)).tolist() if len(sample) else [0.5] * images.shape[1]
             std = sample.std(dim=(0, 2, 3)).clamp(min=1e-3).tolist() if len(sample) > 1 else [0.5] * images.shape[1]
         self.mean, self.std = list(mean), list(std)
+        self._stats_on: dict[tuple, tuple[torch.Tensor, torch.Tensor]] = {}
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -92,16 +93,22 @@ class TensorImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.images)
 
+    def _stats(self, device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+        """``mean`` and ``std`` as ``(1, C, 1, 1)`` tensors on ``device``, made once per device: copying them
+        to a GPU for every batch would make the CPU wait for the GPU each time."""
+        key = (device, tuple(self.mean), tuple(self.std))  # still right if mean or std is reassigned
+        if key not in self._stats_on:
+            self._stats_on[key] = tuple(torch.tensor(v, device=device).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        return self._stats_on[key]
+
     def normalise(self, images: torch.Tensor) -> torch.Tensor:
         """uint8 ``(B, C, H, W)`` -> normalised float ``(B, C, H, W)``."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        mean, std = self._stats(images.device)
         return (images.float() / 255 - mean) / std
 
     def denormalise(self, images: torch.Tensor) -> torch.Tensor:
         """Normalised float ``(B, C, H, W)`` -> values in [0, 1], for plotting."""
-        mean = torch.tensor(self.mean, device=images.device).view(1, -1, 1, 1)
-        std = torch.tensor(self.std, device=images.device).view(1, -1, 1, 1)
+        mean, std = self._stats(images.device)
         return (images * std + mean).clamp(0, 1)
 
     def batch(self, indices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -179,9 +179,11 @@ def lr_at(step: int, total: int, warmup: int, peak: float) -> float:
     return peak * 0.5 * (1 + math.cos(math.pi * min(1.0, progress)))
 
 
-def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int) -> list[torch.Tensor]:
+def _epoch_batches(n: int, batch_size: int, seed: int, epoch: int, device=None) -> list[torch.Tensor]:
+    """The batches of indices of one epoch: the same order on every device (drawn on the CPU), moved to
+    ``device`` in one copy per epoch rather than one per step (each copy makes the CPU wait for the GPU)."""
     generator = torch.Generator().manual_seed(seed * 1_000_003 + epoch)
-    order = torch.randperm(n, generator=generator)
+    order = torch.randperm(n, generator=generator).to(device or "cpu")
     return [order[i : i + batch_size] for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size)]
 
 
@@ -196,6 +198,8 @@ class _Loader:
             free, _ = torch.cuda.mem_get_info(device)
             if dataset.images.numel() < 0.25 * free:  # fits easily: keep the whole dataset on the GPU
                 self.dataset = dataset.to(device)
+        # where batch indices should live: with the images, or on the CPU for a Dataset indexed item by item
+        self.index_device = self.dataset.images.device if self.direct else torch.device("cpu")
 
     def get(self, indices: torch.Tensor):
         if self.direct:
@@ -279,7 +283,9 @@ def fit(
     device = torch.device(device or best_device())
     model.to(device)
     kind = config.augment if config.augment != "auto" else getattr(train_data, "kind", "none")
-    mean, std = getattr(train_data, "mean", None), getattr(train_data, "std", None)  # for photo-strong's pixel operations
+    mean, std = (  # photo-strong's pixel operations undo the normalisation; tensors made once, not every step
+        torch.tensor(getattr(train_data, name), dtype=torch.float32, device=device) if getattr(train_data, name, None) is not None else None
+        for name in ("mean", "std"))
     mixing = config.mixup > 0 or config.cutmix > 0
     loader = _Loader(train_data, device)
     n = len(train_data)
@@ -316,7 +322,7 @@ def fit(
     model.train()
     while step < total_steps:
         epoch, offset = divmod(step, steps_per_epoch)
-        batches = _epoch_batches(n, config.batch_size, config.seed, epoch)[:steps_per_epoch]
+        batches = _epoch_batches(n, config.batch_size, config.seed, epoch, loader.index_device)[:steps_per_epoch]
         for indices in batches[offset:]:
             if step >= total_steps:
                 break

@@ -26,7 +26,10 @@ import torch.nn.functional as F
 
 from ._checks import check_choice
 
-__all__ = ["AUGMENTATIONS", "OPERATIONS", "augment_batch", "apply_operation", "random_erase", "mix_batch"]
+__all__ = [
+    "AUGMENTATIONS", "OPERATIONS", "GEOMETRIC", "PIXEL_OPERATIONS",
+    "augment_batch", "apply_operation", "random_erase", "mix_batch",
+]
 
 AUGMENTATIONS = ("photo", "photo-strong", "digits", "none")
 
@@ -47,8 +50,8 @@ OPERATIONS = {
     "autocontrast": 0.0,  # stretch each channel to [0, 1]
     "equalize": 0.0,  # flatten each channel's histogram
 }
-_GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")
-_SIGNED = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y", "brightness", "contrast", "color", "sharpness")
+GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")  # folded into one warp
+PIXEL_OPERATIONS = tuple(name for name in OPERATIONS if name not in GEOMETRIC)  # what apply_operation does
 
 
 def _per_image(value: torch.Tensor) -> torch.Tensor:
@@ -98,7 +101,7 @@ def apply_operation(images: torch.Tensor, name: str, strength: torch.Tensor | fl
     strength, its sign the direction (brighter or darker, ...). Geometric operations are not done here
     (``augment_batch`` folds them into one warp). Returns ``(B, C, H, W)`` in [0, 1].
     """
-    check_choice(name, "operation", tuple(k for k in OPERATIONS if k not in _GEOMETRIC))
+    check_choice(name, "operation", PIXEL_OPERATIONS)
     x = images
     s = torch.as_tensor(strength, device=x.device, dtype=x.dtype).expand(len(x)) * OPERATIONS[name]  # (B,)
     if name == "identity":
@@ -210,7 +213,7 @@ def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | 
     std_t = torch.as_tensor(1.0 if std is None else std, device=device, dtype=out.dtype).reshape(1, -1, 1, 1)
     pixels = (out * std_t + mean_t).clamp(0, 1)  # (B, C, H, W) in [0, 1]
     for i, name in enumerate(names):
-        if name in _GEOMETRIC or name == "identity":
+        if name not in PIXEL_OPERATIONS or name == "identity":
             continue
         mask = chosen == i
         pixels = torch.where(_per_image(mask), apply_operation(pixels, name, signed), pixels)

@@ -32,8 +32,9 @@ test: install
 	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests notebooks \
 		--nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider
 
+# the unit tests alone, without the notebooks and the browser tests: a quick check while working
 unit: install
-	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests -p no:cacheprovider
+	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests -m "not browser" -p no:cacheprovider
 
 # Re-run every lesson top to bottom in the cpu profile and store its outputs in the notebook.
 notebooks: install
@@ -51,9 +52,9 @@ TARGET_ARGS ?=
 gpu-check:
 	@test -n "$(CIFAR)" || { echo "CIFAR=<folder with train/ and test/ image folders> is required"; exit 2; }
 	$(RUN) -c "import torch; assert torch.cuda.is_available(), 'CUDA is not available'; print('torch', torch.__version__, 'on', torch.cuda.get_device_name())"
-	$(RUN) -m vitlib.bench --variant cifar-vit --batch-size 512 --steps 50 --warmup 10
-	$(RUN) -m vitlib.bench --variant cifar-vit --batch-size 512 --steps 50 --warmup 10 --compile --out results/bench-cuda-compiled.json
-	$(RUN) -m vitlib.time_to_target --folder $(CIFAR) --target 0.90 $(TARGET_ARGS)
+	$(RUN) -m vitlib.tools.bench --variant cifar-vit --profile gpu --batch-size 512 --steps 50 --warmup 10
+	$(RUN) -m vitlib.tools.bench --variant cifar-vit --profile gpu --batch-size 512 --steps 50 --warmup 10 --compile --out results/bench-cuda-compiled.json
+	$(RUN) -m vitlib.tools.time_to_target --folder $(CIFAR) --target 0.90 $(TARGET_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info

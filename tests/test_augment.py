@@ -3,8 +3,9 @@ import pytest
 import torch
 from PIL import Image, ImageEnhance, ImageOps
 
-from vitlib.augment import apply_operation, augment_batch, mix_batch, random_erase
-from vitlib.images import list_photos, load_photo
+from vitlib.augment import apply_operation, augment_batch, mix_batch, random_erase, resolve_augmentation
+from vitlib.data import load_digits
+from vitlib.course.photos import list_photos, load_photo
 
 
 def photos(size=48):
@@ -51,9 +52,9 @@ def test_pixel_operations_match_pil(name, strength, reference):
 
 
 def test_pixel_operations_reject_unknown_names_and_geometric_ones():
-    with pytest.raises(ValueError, match="operation"):
+    with pytest.raises(ValueError, match="name must be one of 'identity', 'brightness'.*; got 'invert'"):
         apply_operation(photos(), "invert", 1.0)
-    with pytest.raises(ValueError, match="rotate"):
+    with pytest.raises(ValueError, match="; got 'rotate'"):
         apply_operation(photos(), "rotate", 1.0)
 
 
@@ -139,6 +140,30 @@ def test_mixing_off_gives_one_hot_targets_and_bad_alphas_are_refused():
     images, labels = torch.rand(4, 1, 8, 8), torch.tensor([0, 1, 2, 1])
     same, targets = mix_batch(images, labels, 3)
     assert same is images and torch.equal(targets, torch.eye(3)[labels])
-    with pytest.raises(ValueError, match="mixup=-1"):
+    with pytest.raises(ValueError, match="mixup must be a number >= 0, got -1"):
         mix_batch(images, labels, 3, mixup=-1)
 
+
+
+def test_photo_flips_half_the_images_and_digits_never_do():
+    # left half dark, right half bright: a flipped image is brighter on the left, whatever its shift
+    images = torch.zeros(4000, 1, 16, 16)
+    images[..., 8:] = 1.0
+    for kind, low, high in (("photo", 0.46, 0.54), ("photo-strong", 0.46, 0.54), ("digits", 0.0, 0.0)):
+        out = augment_batch(images, kind, torch.Generator().manual_seed(1))
+        flipped = (out[..., :, :4].mean(dim=(1, 2, 3)) > out[..., :, -4:].mean(dim=(1, 2, 3))).float().mean().item()
+        assert low <= flipped <= high, (kind, flipped)
+
+
+def test_auto_augmentation_is_decided_in_one_place():
+    class Kind:
+        def __init__(self, kind):
+            self.kind = kind
+
+    assert resolve_augmentation("auto", Kind("digits")) == "digits"
+    assert resolve_augmentation("auto", Kind("photo")) == "photo"
+    assert resolve_augmentation("auto", object()) == "none"  # a dataset that does not say
+    assert resolve_augmentation("photo-strong", Kind("digits")) == "photo-strong"  # asked for by name
+    assert resolve_augmentation("auto", load_digits("test")) == "digits"
+    with pytest.raises(ValueError, match="augment must be one of 'auto', 'photo'"):
+        resolve_augmentation("strong", Kind("photo"))

@@ -1,4 +1,5 @@
 import json
+import subprocess
 import re
 
 import pytest
@@ -7,7 +8,9 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from vitlib import create_vit
-from vitlib.bench import main, peak_tflops
+from vitlib.profile import get_profile
+from vitlib.tools.bench import main, peak_tflops
+from vitlib.tools.record import git_commit
 
 TINY = ["--variant", "course-tiny", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--device", "cpu",
         "--threads", "1"]
@@ -22,7 +25,7 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     for key in ("command", "device", "device_name", "torch", "cpu_threads", "git_commit", "time_utc", "config",
                 "parameters", "train", "inference"):
         assert key in result
-    assert result["command"].startswith("python -m vitlib.bench --variant course-tiny")
+    assert result["command"].startswith("python -m vitlib.tools.bench --variant course-tiny")
     assert result["command"].endswith(f"--out {out}")
     assert result["device"] == "cpu" and result["device_name"]
     assert result["git_commit"] is None or re.fullmatch(r"[0-9a-f]{40}", result["git_commit"])
@@ -30,7 +33,9 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     assert result["peak_tflops"] is None and result["train"]["share_of_peak"] is None  # no peak on a CPU
     for kind in ("train", "inference"):
         assert result[kind]["images_per_s"] > 0 and result[kind]["tflops"] > 0
-    assert result["augment"]["kind"] == "photo-strong" and result["augment"]["images_per_s"] > 0
+    # the smoke profile's recipe: "auto" augmentation, which is "photo" for colour images; no mixing
+    assert result["augment"]["kind"] == "photo" and result["augment"]["mixup"] == 0.0
+    assert result["augment"]["images_per_s"] > 0
 
     # FLOPs counted here on real tensors, with the hand-written attention (whose matrix products the
     # counter sees on a CPU): a step is forward + backward, about 3x the forward (a little less, since
@@ -48,10 +53,13 @@ def test_bench_writes_the_figures(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--batch-size", "0"], "--batch-size must be >= 1, got 0"),
-    (["--steps", "0"], "--steps must be >= 1, got 0"),
-    (["--threads", "0"], "--threads must be >= 1, got 0"),
-    (["--variant", "XL/99"], "valid: 'Ti/16'"),
+    (["--batch-size", "0"], "--batch-size must be a positive int, got 0"),
+    (["--steps", "0"], "--steps must be a positive int, got 0"),
+    (["--warmup", "-1"], "--warmup must be an int >= 0, got -1"),
+    (["--threads", "0"], "--threads must be a positive int, got 0"),
+    (["--peak-tflops", "0"], "--peak-tflops must be a number > 0, got 0.0"),
+    (["--mixup", "-1"], "mixup must be a number >= 0, got -1.0"),
+    (["--variant", "XL/99"], "variant must be one of 'Ti/16'"),
 ])
 def test_bench_rejects_bad_arguments(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):
@@ -70,18 +78,25 @@ def test_peak_table_matches_card_names():
     assert peak_tflops("NVIDIA GeForce RTX 4090") is None
 
 
-def test_git_commit_falls_back_to_the_environment_on_a_copy_without_git(monkeypatch):
-    import subprocess
+def test_bench_times_the_gpu_recipe_it_is_asked_for(tmp_path):
+    result = main([*TINY, "--profile", "gpu", "--out", str(tmp_path / "b.json")])
+    gpu = get_profile("gpu")
+    assert (result["augment"]["kind"], result["augment"]["mixup"], result["augment"]["cutmix"]) == (
+        gpu.augment, gpu.mixup, gpu.cutmix)
+    result = main([*TINY, "--profile", "gpu", "--augment", "none", "--mixup", "0", "--out", str(tmp_path / "b.json")])
+    assert (result["augment"]["kind"], result["augment"]["mixup"]) == ("none", 0.0)
 
-    from vitlib import bench
+
+def test_git_commit_falls_back_to_the_environment_on_a_copy_without_git(monkeypatch):
+
 
     def no_git(*args, **kwargs):
         raise OSError("git: not found")
 
     monkeypatch.setattr(subprocess, "run", no_git)
     monkeypatch.delenv("VITLIB_GIT_COMMIT", raising=False)
-    assert bench.git_commit() is None
+    assert git_commit() is None
     monkeypatch.setenv("VITLIB_GIT_COMMIT", "not a hash")
-    assert bench.git_commit() is None
+    assert git_commit() is None
     monkeypatch.setenv("VITLIB_GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
-    assert bench.git_commit() == "0123456789abcdef0123456789abcdef01234567"
+    assert git_commit() == "0123456789abcdef0123456789abcdef01234567"

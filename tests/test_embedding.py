@@ -32,5 +32,5 @@ def test_one_linear_map_shared_by_all_patches():
 
 def test_wrong_channels():
     embed = PatchEmbedding(in_channels=3, patch_size=4, dim=8)
-    with pytest.raises(ValueError, match=r"\(B, 3, H, W\)"):
+    with pytest.raises(ValueError, match=r"1 channels but this patch embedding was built for in_channels=3"):
         embed(torch.randn(1, 1, 8, 8))

@@ -6,13 +6,13 @@ import pkgutil
 
 import pytest
 
-import vitlib.exercises
-from vitlib.teach import Exercise
+import vitlib.course.exercises
+from vitlib.course.teach import Exercise
 
 EXERCISES = [
     (f"{info.name}.{name}", obj)
-    for info in pkgutil.iter_modules(vitlib.exercises.__path__)
-    for name, obj in vars(importlib.import_module(f"vitlib.exercises.{info.name}")).items()
+    for info in pkgutil.iter_modules(vitlib.course.exercises.__path__)
+    for name, obj in vars(importlib.import_module(f"vitlib.course.exercises.{info.name}")).items()
     if isinstance(obj, Exercise)
 ]
 

@@ -2,8 +2,8 @@
 
 import torch
 
-from vitlib.explore import PatchExplorer, PositionSimilarityExplorer
-from vitlib.images import list_photos, load_photo
+from vitlib.course.explore import PatchExplorer, PositionSimilarityExplorer
+from vitlib.course.photos import list_photos, load_photo
 from vitlib.patches import num_patches
 from vitlib.position import sincos_1d, sincos_2d
 

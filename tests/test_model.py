@@ -4,28 +4,55 @@ import pytest
 import torch
 from torch import nn
 
-from test_encoder import reference_layer
 from vitlib import VARIANTS, ViT, ViTConfig, create_vit, vit_config
+from vitlib.embedding import conv_to_linear_weight, linear_to_conv_weight
+from vitlib.recording import record_attention
 
 
-def reference_forward(model: ViT, images: torch.Tensor) -> torch.Tensor:
+def test_logits_match_a_reference_built_from_torch_modules(reference_layer):
     """The same ViT computed with torch's own modules (Conv2d patch embedding, TransformerEncoderLayer)."""
-    conv = model.patch_embed.as_conv2d()
-    tokens = conv(images).flatten(2).transpose(1, 2)  # (B, N, D)
-    z = torch.cat([model.cls_token.expand(len(images), -1, -1), tokens], dim=1) + model.pos_embed.weight
-    for block in model.encoder.blocks:
-        z = reference_layer(block)(z)
-    c0 = nn.functional.layer_norm(z, (model.config.dim,), model.norm.weight, model.norm.bias, eps=1e-6)[:, 0]
-    return c0 @ model.head.weight.T + model.head.bias
-
-
-def test_logits_match_a_reference_built_from_torch_modules():
     model = create_vit("course-tiny").eval()
     with torch.no_grad():
         for p in model.parameters():
             p.add_(torch.randn_like(p) * 0.1)
     images = torch.randn(3, 3, 32, 32)
-    torch.testing.assert_close(model(images), reference_forward(model, images), rtol=1e-4, atol=1e-4)
+    conv = model.patch_embed.as_conv2d()
+    tokens = conv(images).flatten(2).transpose(1, 2)  # (B, N, D)
+    z = torch.cat([model.cls_token.expand(len(images), -1, -1), tokens], dim=1) + model.pos_embed
+    for block in model.blocks:
+        z = reference_layer(block)(z)
+    c0 = nn.functional.layer_norm(z, (model.config.dim,), model.norm.weight, model.norm.bias, eps=1e-6)[:, 0]
+    torch.testing.assert_close(model(images), c0 @ model.head.weight.T + model.head.bias, rtol=1e-4, atol=1e-4)
+
+
+def test_state_dict_names_are_the_ecosystems():
+    # the names timm's VisionTransformer uses for the same parameters (vit_tiny_patch16_224, depth 2)
+    model = create_vit("Ti/16", depth=2)
+    expected = {"cls_token", "pos_embed", "patch_embed.proj.weight", "patch_embed.proj.bias", "norm.weight",
+                "norm.bias", "head.weight", "head.bias"}
+    for i in range(2):
+        for name in ("norm1", "attn.qkv", "attn.proj", "norm2", "mlp.fc1", "mlp.fc2"):
+            expected |= {f"blocks.{i}.{name}.weight", f"blocks.{i}.{name}.bias"}
+    state = model.state_dict()
+    assert set(state) == expected
+    shapes = {"cls_token": (1, 1, 192), "pos_embed": (1, 197, 192), "blocks.1.attn.qkv.weight": (576, 192),
+              "blocks.0.mlp.fc1.weight": (768, 192), "head.weight": (1000, 192)}
+    assert {k: tuple(state[k].shape) for k in shapes} == shapes
+    assert set(create_vit("course-tiny", pos_embed="sincos2d").state_dict()) >= {"cls_token", "blocks.3.mlp.fc2.bias"}
+    assert "pos_embed" not in create_vit("course-tiny", pos_embed="sincos2d").state_dict()  # a formula, not saved
+
+
+def test_patch_projection_is_a_convolution_weight_reshaped():
+    model = create_vit("course-tiny", patch_size=(4, 2), image_size=(32, 16))
+    linear = model.patch_embed.proj.weight  # (D, C * p_h * p_w)
+    conv = linear_to_conv_weight(linear, 3, (4, 2))  # (D, C, p_h, p_w)
+    assert conv.shape == (64, 3, 4, 2)
+    # weight [d, c, i, j] of the convolution is entry c * 8 + i * 2 + j of the flattened patch
+    assert conv[5, 2, 3, 1] == linear[5, 2 * 8 + 3 * 2 + 1] and conv[0, 1, 0, 1] == linear[0, 8 + 1]
+    assert torch.equal(conv_to_linear_weight(conv), linear)
+    assert torch.equal(model.patch_embed.as_conv2d().weight, conv)
+    with pytest.raises(ValueError, match=r"must have shape \(D, 48\) for 3 channels and 4x4 patches, got \(64, 24\)"):
+        linear_to_conv_weight(linear, 3, 4)
 
 
 # Parameter counts published for the reference models (224x224 RGB, 1000 classes), as timm reports them
@@ -66,28 +93,32 @@ def test_mean_pooling_averages_patch_outputs():
 def test_attention_maps_for_every_layer():
     model = create_vit("course-tiny").eval()
     images = torch.randn(2, 3, 32, 32)
-    outputs, attentions = model.encode(images, return_attention=True)
-    assert len(attentions) == 4 and attentions[0].shape == (2, 4, 65, 65)
-    torch.testing.assert_close(outputs, model.encode(images), rtol=1e-5, atol=1e-5)  # fused path agrees
-    torch.testing.assert_close(attentions[-1].sum(-1), torch.ones(2, 4, 65))
+    with record_attention(model) as record:
+        logits = model(images)
+    assert len(record) == 4 and record.stacked().shape == (4, 2, 4, 65, 65)
+    torch.testing.assert_close(logits, model(images), rtol=1e-5, atol=1e-5)  # fused path agrees
+    torch.testing.assert_close(record[-1].sum(-1), torch.ones(2, 4, 65))
+    assert isinstance(model(images), torch.Tensor)  # what the model returns does not change
 
 
 def test_initialisation_follows_the_reference():
     model = create_vit("S/16", depth=2)
-    for name in ("cls_token", "pos_embed.weight", "encoder.blocks.0.attn.qkv.weight", "encoder.blocks.1.mlp.fc1.weight"):
+    for name in ("cls_token", "pos_embed", "blocks.0.attn.qkv.weight", "blocks.1.mlp.fc1.weight"):
         tensor = model.get_parameter(name)
         assert 0.016 < tensor.std().item() < 0.019, name  # 0.02 * 0.88 after the cut
         assert tensor.abs().max().item() <= 0.04 + 1e-6, name  # truncated at two standard deviations
-    assert torch.all(model.encoder.blocks[0].attn.qkv.bias == 0)
+    assert torch.all(model.blocks[0].attn.qkv.bias == 0)
     assert torch.all(model.norm.weight == 1)
 
 
 def test_reset_head_for_fine_tuning():
     model = create_vit("course-tiny")
-    encoder_before = model.encoder.state_dict()["blocks.0.attn.qkv.weight"].clone()
+    encoder_before = model.state_dict()["blocks.0.attn.qkv.weight"].clone()
     model.reset_head(3)
     assert model(torch.randn(1, 3, 32, 32)).shape == (1, 3) and model.config.num_classes == 3
-    assert torch.equal(model.encoder.blocks[0].attn.qkv.weight, encoder_before)
+    assert torch.equal(model.blocks[0].attn.qkv.weight, encoder_before)
+    with pytest.raises(ValueError, match="num_classes must be a positive int, got True"):
+        model.reset_head(True)
 
 
 @pytest.mark.parametrize(
@@ -100,6 +131,8 @@ def test_reset_head_for_fine_tuning():
         (dict(patch_size=0), ValueError, ["patch_size", "0"]),
         (dict(stride=0), ValueError, ["stride", "0"]),
         (dict(depth=0), ValueError, ["depth", "0"]),
+        (dict(depth=True), ValueError, ["depth must be a positive int, got True"]),
+        (dict(dropout=1.0), ValueError, ["dropout must be a number in [0, 1), got 1.0"]),
         (dict(colour=True), TypeError, ["colour", "valid fields"]),
     ],
 )
@@ -111,7 +144,7 @@ def test_bad_configs(overrides, error, words):
 
 
 def test_unknown_variant():
-    with pytest.raises(ValueError, match=r"unknown variant 'B/8'.*'Ti/16'"):
+    with pytest.raises(ValueError, match=r"variant must be one of 'Ti/16'.*; got 'B/8'"):
         create_vit("B/8")
 
 

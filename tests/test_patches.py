@@ -98,9 +98,9 @@ def test_uncovered_pixels_with_gaps_and_leftovers():
         (dict(patch_size=0, stride=4), ValueError, ["patch_size", "0"]),
         (dict(patch_size=4, stride=0), ValueError, ["stride", "0"]),
         (dict(patch_size=4, stride=-2), ValueError, ["stride", "-2"]),
-        (dict(patch_size=4.0, stride=4), TypeError, ["patch_size", "4.0"]),
-        (dict(patch_size=(4, 4, 4), stride=4), TypeError, ["patch_size"]),
-        (dict(patch_size=True, stride=4), TypeError, ["patch_size"]),
+        (dict(patch_size=4.0, stride=4), ValueError, ["patch_size must be a positive int", "got 4.0"]),
+        (dict(patch_size=(4, 4, 4), stride=4), ValueError, ["patch_size", "(h, w) pair"]),
+        (dict(patch_size=True, stride=4), ValueError, ["patch_size", "got True"]),
     ],
 )
 def test_bad_patch_arguments(kwargs, error, words):

@@ -51,6 +51,9 @@ def test_committed_notebook_ran_in_order_without_errors(path):
             assert "Traceback" not in text, f"{path.name}: a stored output shows a traceback"
 
 
-def test_lessons_exist():
-    names = [p.name[:2] for p in NOTEBOOKS]
-    assert names[:5] == ["00", "01", "02", "03", "04"]
+def test_every_lesson_is_numbered_in_order_and_in_the_readme():
+    numbers = [p.name[:2] for p in NOTEBOOKS]
+    assert len(numbers) >= 7 and numbers == [f"{i:02d}" for i in range(len(numbers))]
+    readme = (ROOT / "README.md").read_text()
+    table = re.findall(r"^\| `(\d\d_[a-z0-9_]+)` \|", readme, flags=re.MULTILINE)
+    assert table == [p.stem for p in NOTEBOOKS], "the README's lesson table must list every lesson, in order"

@@ -3,9 +3,9 @@ import json
 import pytest
 from PIL import Image
 
-import vitlib.time_to_target as ttt
+import vitlib.tools.time_to_target as ttt
 from vitlib.profile import get_profile
-from vitlib.time_to_target import main
+from vitlib.tools.time_to_target import main
 
 
 def two_colours(tmp_path):
@@ -32,7 +32,7 @@ def test_time_to_target_on_a_tiny_image_folder(tmp_path):
     assert saved["final_test_accuracy"] == 1.0  # red against blue is easy
     first = next(r for r in saved["history"] if r["val_acc"] >= 0.5)
     assert saved["reached"] == {"epoch": first["epoch"], "seconds": first["seconds"], "val_acc": first["val_acc"]}
-    assert saved["command"].startswith("python -m vitlib.time_to_target --folder")
+    assert saved["command"].startswith("python -m vitlib.tools.time_to_target --folder")
     assert saved["finished"] is True and saved["train_config"]["augment"] == "photo"
 
 
@@ -56,4 +56,4 @@ def test_defaults_are_the_gpu_profile_recipe(tmp_path, capsys):
                              gpu.mixup, gpu.cutmix)
     with pytest.raises(SystemExit):  # refused before any data is read
         main(["--folder", str(tmp_path / "missing"), "--mixup", "-1"])
-    assert "mixup and cutmix must be >= 0" in capsys.readouterr().err
+    assert "mixup must be a number >= 0, got -1.0" in capsys.readouterr().err

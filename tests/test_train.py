@@ -1,50 +1,17 @@
-import dataclasses
+import math
 
 import pytest
 import torch
+import torch.nn.functional as F
+from torch import nn
 
-from vitlib import create_vit
+from vitlib.checkpoint import load_checkpoint
 from vitlib.data import TensorImageDataset
-from vitlib.evaluate import evaluate, plot_confusion_matrix, plot_mistakes
-from vitlib.live import LivePlot
-from vitlib.train import Callback, TrainConfig, fit, load_checkpoint, save_checkpoint
+from vitlib.evaluate import evaluate
+from vitlib.train import Callback, RunningMeter, StepAugmenter, TrainConfig, fit, train_step
 
 
-def toy_task(n=256, seed=0):
-    """16x16 grey images; the class is the quadrant that holds a bright square (4 classes)."""
-    generator = torch.Generator().manual_seed(seed)
-    images = torch.randint(0, 60, (n, 1, 16, 16), generator=generator, dtype=torch.uint8)
-    labels = torch.randint(0, 4, (n,), generator=generator)
-    for i, label in enumerate(labels.tolist()):
-        r, c = divmod(label, 2)
-        images[i, 0, r * 8 + 2 : r * 8 + 6, c * 8 + 2 : c * 8 + 6] = 255
-    return TensorImageDataset(images, labels, ["top left", "top right", "bottom left", "bottom right"], kind="digits")
-
-
-def toy_textures(n=256, seed=0):
-    """16x16 grey images whose class survives crops, flips, shears and colour changes: horizontal stripes,
-    vertical stripes, a checkerboard, or noise (4 classes), each with a random phase and contrast."""
-    generator = torch.Generator().manual_seed(seed)
-    labels = torch.randint(0, 4, (n,), generator=generator)
-    phase = torch.randint(0, 4, (n, 1, 1), generator=generator)
-    rows, cols = torch.arange(16).view(1, 16, 1), torch.arange(16).view(1, 1, 16)
-    horizontal = ((rows + phase) // 2 % 2).expand(n, 16, 16)
-    vertical = ((cols + phase) // 2 % 2).expand(n, 16, 16)
-    checker = (horizontal + vertical) % 2
-    noise = torch.randint(0, 2, (n, 16, 16), generator=generator)
-    pattern = torch.stack([horizontal, vertical, checker, noise], 1)[torch.arange(n), labels]  # (n, 16, 16) of 0/1
-    low = torch.randint(0, 80, (n, 1, 1), generator=generator)
-    images = (low + pattern * torch.randint(120, 176, (n, 1, 1), generator=generator)).to(torch.uint8)[:, None]
-    return TensorImageDataset(images, labels, ["horizontal", "vertical", "checkerboard", "noise"], kind="photo")
-
-
-def tiny_model(**overrides):
-    settings = dict(image_size=16, in_channels=1, patch_size=4, dim=32, depth=2, heads=2, num_classes=4)
-    return create_vit("course-tiny", **{**settings, **overrides})
-
-
-def test_trainer_learns_a_toy_task():
-    torch.manual_seed(0)
+def test_trainer_learns_a_toy_task(tiny_model, toy_task):
     train, test = toy_task(512, seed=0), toy_task(128, seed=1)
     model = tiny_model()
     before = evaluate(model, test).accuracy
@@ -52,20 +19,110 @@ def test_trainer_learns_a_toy_task():
     after = evaluate(model, test)
     assert before < 0.5 and after.accuracy > 0.9  # chance is 0.25
     assert history.last("val_acc") == pytest.approx(after.accuracy)
-    assert len(history.records) == 6 and history["epoch"][-1] == 6.0
+    assert len(history.records) == 6 and history["epoch"][-1] == 6.0 and history["step"][-1] == 6 * 16
     assert after.confusion.sum() == 128 and after.confusion.diag().sum() == round(after.accuracy * 128)
-    assert len(after.per_class_accuracy) == 4
+    assert not model.training  # fit leaves the model ready to predict
 
 
-def test_trainer_learns_with_the_strong_recipe():
+def test_trainer_learns_with_the_strong_recipe(tiny_model, toy_textures):
     # RandAugment-style operations, random erasing, MixUp and CutMix: harder training images, still learnt
-    torch.manual_seed(0)
     train, test = toy_textures(512, seed=0), toy_textures(256, seed=1)
     model = tiny_model()
     config = TrainConfig(epochs=8, batch_size=32, lr=3e-3, warmup_epochs=0.5, augment="photo-strong", mixup=0.8, cutmix=1.0)
     history = fit(model, train, test, config, progress=False)
     assert history.last("val_acc") > 0.8  # chance is 0.25
     assert history.last("train_acc") < history.last("val_acc")  # measured on mixed, erased images
+
+
+class Recorder(Callback):
+    """Notes the step of every evaluation."""
+
+    def __init__(self):
+        self.evaluated = []
+
+    def on_evaluate(self, state):
+        self.evaluated.append(state["step"])
+
+
+def test_fit_sets_the_schedules_learning_rate_at_every_step(tiny_model, toy_task, monkeypatch):
+    # 64 items in batches of 16: 4 steps per epoch, 3 epochs = 12 steps, warm-up 1 epoch = 4 steps
+    seen = []
+    original = torch.optim.AdamW.step
+
+    def spy(optimizer, *args, **kwargs):
+        seen.append([group["lr"] for group in optimizer.param_groups])
+        return original(optimizer, *args, **kwargs)
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", spy)
+    recorder = Recorder()
+    history = fit(tiny_model(), toy_task(64), config=TrainConfig(epochs=3, batch_size=16, lr=0.1, warmup_epochs=1),
+                  callbacks=[recorder], progress=False)
+    cosine = [0.05 * (1 + math.cos(math.pi * k / 8)) for k in range(8)]
+    assert [lrs[0] for lrs in seen] == pytest.approx([0.025, 0.05, 0.075, 0.1, *cosine])
+    assert all(lrs[0] == lrs[1] for lrs in seen)  # both parameter groups
+    assert recorder.evaluated == [4, 8, 12] and history["lr"] == pytest.approx([0.1, cosine[3], cosine[7]])
+
+
+def test_train_step_uses_label_smoothing():
+    # a model whose logits are fixed numbers: loss of logits (2, 0, 0, 0) for class 0 with smoothing 0.1
+    model = nn.Linear(1, 4, bias=False)
+    with torch.no_grad():
+        model.weight.copy_(torch.tensor([[2.0], [0.0], [0.0], [0.0]]))
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    images, labels = torch.ones(1, 1), torch.tensor([0])
+    loss, _ = train_step(model, model, optimizer, images, labels, TrainConfig(label_smoothing=0.1), torch.device("cpu"))
+    log_z = math.log(math.exp(2) + 3)  # log of the softmax's denominator
+    # targets 0.925 for class 0 and 0.025 for the others; -log p_0 = log_z - 2, -log p_k = log_z
+    expected = 0.925 * (log_z - 2) + 3 * 0.025 * log_z
+    assert loss.item() == pytest.approx(expected, rel=1e-6)
+    assert loss.item() != pytest.approx(log_z - 2, rel=1e-3)  # what it would be without smoothing
+    loss, _ = train_step(model, model, optimizer, images, labels, TrainConfig(label_smoothing=0.0), torch.device("cpu"))
+    assert loss.item() == pytest.approx(log_z - 2, rel=1e-6)
+
+
+@pytest.mark.parametrize("clip, expected_norm", [(0.5, 0.5), (None, None)])
+def test_train_step_clips_the_global_gradient_norm(clip, expected_norm):
+    model = nn.Linear(3, 4)
+    with torch.no_grad():
+        model.weight.mul_(50)  # large logits, large gradients
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.0)
+    images, labels = torch.randn(8, 3) * 10, torch.randint(0, 4, (8,))
+    train_step(model, model, optimizer, images, labels, TrainConfig(grad_clip=clip), torch.device("cpu"))
+    norm = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+    unclipped = torch.nn.utils.get_total_norm([p.grad for p in model.parameters()]).item()
+    if expected_norm is None:
+        model.zero_grad()
+        F.cross_entropy(model(images), labels, label_smoothing=0.1).backward()
+        raw = torch.cat([p.grad.flatten() for p in model.parameters()]).norm().item()
+        assert norm == pytest.approx(raw, rel=1e-5) and raw > 1.0
+    else:
+        assert norm == pytest.approx(expected_norm, rel=1e-4) and unclipped == pytest.approx(norm, rel=1e-4)
+
+
+def test_step_augmenter_resolves_auto_from_the_data_and_mixes_when_asked(toy_task, toy_textures):
+    device = torch.device("cpu")
+    assert StepAugmenter(toy_task(8), TrainConfig(), 4, device).kind == "digits"
+    assert StepAugmenter(toy_textures(8), TrainConfig(), 4, device).kind == "photo"
+    assert StepAugmenter(toy_task(8), TrainConfig(augment="none"), 4, device).kind == "none"
+    data = toy_textures(8)
+    images, labels = data.batch(torch.arange(8))
+    plain = StepAugmenter(data, TrainConfig(augment="none"), 4, device)
+    out, targets = plain(images, labels, step=0)
+    assert torch.equal(out, images) and torch.equal(targets, labels)
+    mixing = StepAugmenter(data, TrainConfig(augment="none", mixup=1.0), 4, device)
+    out, targets = mixing(images, labels, step=3)
+    assert targets.shape == (8, 4) and torch.allclose(targets.sum(1), torch.ones(8))
+    again, _ = mixing(images, labels, step=3)
+    assert torch.equal(out, again)  # drawn from (seed, step) alone
+
+
+def test_running_meter_counts_each_images_own_label():
+    meter = RunningMeter(torch.device("cpu"))
+    meter.add(torch.tensor(2.0), torch.tensor([[1.0, 0.0], [1.0, 0.0], [0.0, 1.0]]), torch.tensor([0, 1, 1]))
+    meter.add(torch.tensor(1.0), torch.tensor([[0.0, 1.0]]), torch.tensor([0]))
+    assert meter.mean_loss() == pytest.approx((2.0 * 3 + 1.0) / 4) and meter.accuracy() == pytest.approx(2 / 4)
+    meter.reset()
+    assert meter.seen == 0 and meter.accuracy() == 0.0
 
 
 class Interrupt(Callback):
@@ -78,7 +135,7 @@ class Interrupt(Callback):
 
 
 @pytest.mark.parametrize("recipe", [{}, dict(augment="photo-strong", mixup=0.8, cutmix=1.0)], ids=["plain", "strong"])
-def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe):
+def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe, tiny_model, toy_task):
     train = toy_task(160)
     config = TrainConfig(epochs=3, batch_size=32, lr=2e-3, checkpoint_every=2, eval_every=1, **recipe)
     model_kwargs = dict(dropout=0.1)  # dropout draws random numbers too
@@ -101,43 +158,14 @@ def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe):
     assert history["epoch"] == [1.0, 2.0, 3.0]
 
 
-def test_checkpoint_round_trip_and_weights_only(tmp_path):
-    model = tiny_model()
-    path = save_checkpoint(tmp_path / "a" / "model.pt", model, note="hello")
-    torch.load(path, weights_only=True)  # loads with the safe unpickler
-    other = tiny_model()
-    payload = load_checkpoint(path, other)
-    assert payload["note"] == "hello"
-    for name, tensor in model.state_dict().items():
-        assert torch.equal(other.state_dict()[name], tensor)
-    assert [p.name for p in (tmp_path / "a").iterdir()] == ["model.pt"]  # no temporary file left
-
-
-def test_checkpoint_from_a_different_config_is_refused_and_kept(tmp_path):
-    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
+def test_a_different_model_config_is_refused_before_training(tmp_path, tiny_model, toy_task):
+    path = tmp_path / "model.pt"
+    fit(tiny_model(), toy_task(64), config=TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
     before = path.read_bytes()
-    wider = tiny_model(dim=64)
-    with pytest.raises(ValueError, match=r"different model config \(dim: checkpoint 32 vs model 64\)"):
-        load_checkpoint(path, wider)
     with pytest.raises(ValueError, match="different model config"):
-        fit(wider, toy_task(64), config=TrainConfig(epochs=1, batch_size=32), checkpoint=path, progress=False)
+        fit(tiny_model(dim=64), toy_task(64), config=TrainConfig(epochs=1, batch_size=32), checkpoint=path,
+            progress=False)
     assert path.read_bytes() == before
-
-
-def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
-    path = save_checkpoint(tmp_path / "model.pt", tiny_model())
-    before = path.read_bytes()
-
-    def broken_save(obj, f, *args, **kwargs):
-        with open(f, "wb") as handle:
-            handle.write(b"half a checkpoi")
-        raise OSError("disk full")
-
-    monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
-        save_checkpoint(path, tiny_model(dim=64))
-    assert path.read_bytes() == before
-    assert [p.name for p in tmp_path.iterdir()] == ["model.pt"]
 
 
 @pytest.mark.parametrize(
@@ -149,44 +177,26 @@ def test_interrupted_save_keeps_the_old_checkpoint(tmp_path, monkeypatch):
         (TensorImageDataset(torch.zeros(0, 1, 16, 16, dtype=torch.uint8), torch.zeros(0), ["a"]), ["train_data is empty"]),
     ],
 )
-def test_bad_training_data(dataset, words):
+def test_bad_training_data(dataset, words, tiny_model):
     with pytest.raises(ValueError) as info:
         fit(tiny_model(), dataset, config=TrainConfig(epochs=1), progress=False)
     for word in words:
         assert word in str(info.value)
 
 
-def test_bad_train_config():
-    with pytest.raises(ValueError, match="batch_size must be a positive int, got 0"):
-        TrainConfig(batch_size=0)
-    with pytest.raises(ValueError, match="augment must be one of"):
-        TrainConfig(augment="mixup")
-    with pytest.raises(ValueError, match="mixup and cutmix must be >= 0.*-0.5"):
-        TrainConfig(cutmix=-0.5)
-
-
-def test_live_plot_and_evaluation_figures():
-    plot = LivePlot()
-    train = toy_task(64)
-    model = tiny_model()
-    fit(model, train, train, TrainConfig(epochs=2, batch_size=32), callbacks=[plot], progress=False)
-    assert plot.redraws == 2
-    result = evaluate(model, train)
-    assert plot_confusion_matrix(result, train.classes).get_title().startswith("confusion matrix")
-    fig = plot_mistakes(train, result, n=4)
-    assert len(fig.axes) == 8
-
-
-def test_live_attention_redraws_cls_attention():
-    from vitlib.live import LiveAttention
-    from vitlib.plot import cls_attention
-
-    train = toy_task(64)
-    model = tiny_model()
-    live = LiveAttention(train, indices=range(3))
-    fit(model, train, train, TrainConfig(epochs=2, batch_size=32), callbacks=[live], progress=False)
-    assert live.redraws == 2 and len(live.axes) == 3
-    _, attentions = model.encode(train.batch(torch.arange(3))[0], return_attention=True)
-    maps = cls_attention(attentions[-1], model.config.grid)
-    assert maps.shape == (3, 4, 4)
-    torch.testing.assert_close(maps.sum((1, 2)) + attentions[-1][:, :, 0, 0].mean(1), torch.ones(3))
+@pytest.mark.parametrize("field, value, message", [
+    ("batch_size", 0, "batch_size must be a positive int, got 0"),
+    ("batch_size", True, "batch_size must be a positive int, got True"),
+    ("epochs", 0, "epochs must be a number > 0, got 0"),
+    ("lr", float("nan"), "lr must be a number > 0, got nan"),
+    ("augment", "mixup", "augment must be one of 'auto', 'photo'"),
+    ("cutmix", -0.5, "cutmix must be a number >= 0, got -0.5"),
+    ("label_smoothing", 1.0, r"label_smoothing must be a number in \[0, 1\), got 1.0"),
+    ("grad_clip", 0, "grad_clip must be a number > 0, got 0"),
+    ("checkpoint_every", 2.5, "checkpoint_every must be an int >= 0, got 2.5"),
+])
+def test_bad_train_config(field, value, message):
+    with pytest.raises(ValueError, match=message):
+        TrainConfig(**{field: value})
+    with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
+        fit(None, None, config={"epochs": 1})

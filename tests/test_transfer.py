@@ -11,7 +11,8 @@ def test_fine_tune_copy_keeps_the_encoder_and_replaces_the_head():
     pretrained = create_vit("course-tiny", num_classes=100)
     model = prepare_for_task(pretrained, 7)
     assert model.head.out_features == 7 and pretrained.head.out_features == 100
-    torch.testing.assert_close(model.encoder.state_dict(), pretrained.encoder.state_dict())
+    torch.testing.assert_close(model.blocks.state_dict(), pretrained.blocks.state_dict())
+    assert model.blocks[0].attn.qkv.weight is not pretrained.blocks[0].attn.qkv.weight  # a copy
     assert count_trainable(model) == sum(p.numel() for p in model.parameters())
 
 
@@ -19,13 +20,13 @@ def test_linear_probe_trains_only_the_head():
     pretrained = create_vit("course-tiny", image_size=16, in_channels=1, num_classes=3, dim=32, depth=1, heads=2)
     probe = prepare_for_task(pretrained, 2, mode="linear-probe")
     assert count_trainable(probe) == 32 * 2 + 2
-    encoder_before = {k: v.clone() for k, v in probe.encoder.state_dict().items()}
+    encoder_before = {k: v.clone() for k, v in probe.state_dict().items() if not k.startswith("head.")}
     head_before = probe.head.weight.detach().clone()
     images = torch.randint(0, 255, (64, 1, 16, 16), dtype=torch.uint8)
     data = TensorImageDataset(images, torch.randint(0, 2, (64,)), ["a", "b"])
     fit(probe, data, config=TrainConfig(epochs=2, batch_size=16, lr=1e-2, weight_decay=0.0), progress=False)
-    for name, tensor in probe.encoder.state_dict().items():
-        assert torch.equal(tensor, encoder_before[name]), name
+    for name, tensor in encoder_before.items():
+        assert torch.equal(probe.state_dict()[name], tensor), name
     assert not torch.equal(probe.head.weight, head_before)
 
 
@@ -34,5 +35,5 @@ def test_new_image_size_resamples_positions():
     model = prepare_for_task(pretrained, 10, image_size=48)
     assert model(torch.randn(1, 3, 48, 48)).shape == (1, 10)
     assert pretrained.config.image_size == 32
-    with pytest.raises(ValueError, match="unknown mode 'probe'"):
+    with pytest.raises(ValueError, match="mode must be one of 'fine-tune', 'linear-probe'; got 'probe'"):
         prepare_for_task(pretrained, 10, mode="probe")

@@ -1,9 +1,11 @@
 """vitlib: the pieces of a Vision Transformer, built one concept per module for the course.
 
-patches -> embedding -> position -> attention -> encoder -> model; profile picks sizes per machine.
+The model: patches -> embedding -> position -> attention -> encoder -> model (recording looks inside).
+Training: data -> augment -> loader -> schedule, optim -> train (with checkpoint) -> evaluate -> transfer.
+Around them: checks (argument checks), device, profile (sizes per machine). ``vitlib.course`` holds what
+exists only for the lessons, ``vitlib.tools`` the command-line tools; the library imports neither.
 """
 
-from . import attention, embedding, encoder, model, patches, position, profile
 from .model import VARIANTS, ViT, ViTConfig, create_vit, vit_config
 from .profile import Profile, current_profile, use_profile
 

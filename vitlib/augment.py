@@ -24,11 +24,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import check_choice
+from .checks import choice, fraction, non_negative_number
 
 __all__ = [
     "AUGMENTATIONS", "OPERATIONS", "GEOMETRIC", "PIXEL_OPERATIONS",
-    "augment_batch", "apply_operation", "random_erase", "mix_batch",
+    "resolve_augmentation", "augment_batch", "apply_operation", "random_erase", "mix_batch",
 ]
 
 AUGMENTATIONS = ("photo", "photo-strong", "digits", "none")
@@ -52,6 +52,17 @@ OPERATIONS = {
 }
 GEOMETRIC = ("rotate", "shear_x", "shear_y", "translate_x", "translate_y")  # folded into one warp
 PIXEL_OPERATIONS = tuple(name for name in OPERATIONS if name not in GEOMETRIC)  # what apply_operation does
+
+
+def resolve_augmentation(name: str, dataset=None) -> str:
+    """The augmentation to use: ``name`` itself, or for ``"auto"`` the one that suits ``dataset``, which is
+    its ``kind`` (``"digits"`` for the bundled digits, ``"photo"`` for photos, image folders and fractals);
+    ``"none"`` for a dataset that does not say. The trainer, the benchmark and the tools all decide here."""
+    choice(name, "augment", ("auto", *AUGMENTATIONS))
+    if name != "auto":
+        return name
+    kind = getattr(dataset, "kind", "none")
+    return choice(kind, "the dataset's kind", AUGMENTATIONS)
 
 
 def _per_image(value: torch.Tensor) -> torch.Tensor:
@@ -101,7 +112,7 @@ def apply_operation(images: torch.Tensor, name: str, strength: torch.Tensor | fl
     strength, its sign the direction (brighter or darker, ...). Geometric operations are not done here
     (``augment_batch`` folds them into one warp). Returns ``(B, C, H, W)`` in [0, 1].
     """
-    check_choice(name, "operation", PIXEL_OPERATIONS)
+    choice(name, "name", PIXEL_OPERATIONS)
     x = images
     s = torch.as_tensor(strength, device=x.device, dtype=x.dtype).expand(len(x)) * OPERATIONS[name]  # (B,)
     if name == "identity":
@@ -132,6 +143,7 @@ def apply_operation(images: torch.Tensor, name: str, strength: torch.Tensor | fl
 def random_erase(images: torch.Tensor, probability: float, generator: torch.Generator | None = None) -> torch.Tensor:
     """Replace a random rectangle (2%-33% of the area, aspect 0.3-3.3) with noise in ``probability`` of the
     images ``(B, C, H, W)`` (normalised, so standard-normal noise looks like any other pixel values)."""
+    fraction(probability, "probability", inclusive=True)
     B, C, H, W = images.shape
     device = images.device
     rand = lambda: torch.rand(B, generator=generator, device=device)  # noqa: E731
@@ -157,7 +169,7 @@ def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | 
     ``mean`` and ``std`` (per channel) say how the images were normalised; ``"photo-strong"`` needs them
     for its pixel operations, which act on values in [0, 1] (default: the images already are in [0, 1]).
     """
-    check_choice(kind, "augmentation", AUGMENTATIONS)
+    choice(kind, "kind", AUGMENTATIONS)
     if kind == "none" or len(images) == 0:
         return images
     B, C, H, W = images.shape
@@ -231,8 +243,8 @@ def mix_batch(images: torch.Tensor, labels: torch.Tensor, num_classes: int, mixu
     covering ``1 - lam`` of the area. The targets are ``lam * one_hot(y) + (1 - lam) * one_hot(y_other)``,
     with ``lam`` the share actually kept.
     """
-    if mixup < 0 or cutmix < 0:
-        raise ValueError(f"mixup and cutmix must be >= 0 (0 turns one off), got mixup={mixup!r}, cutmix={cutmix!r}")
+    non_negative_number(mixup, "mixup")
+    non_negative_number(cutmix, "cutmix")
     rng = rng or np.random.default_rng()
     targets = F.one_hot(labels, num_classes).to(images.dtype)  # (B, K)
     if mixup == 0 and cutmix == 0:

@@ -11,10 +11,10 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ._checks import as_pair
+from .checks import images_tensor, pair, positive_int
 from .patches import grid_shape, patchify
 
-__all__ = ["PatchEmbedding"]
+__all__ = ["PatchEmbedding", "linear_to_conv_weight", "conv_to_linear_weight"]
 
 
 class PatchEmbedding(nn.Module):
@@ -29,14 +29,10 @@ class PatchEmbedding(nn.Module):
 
     def __init__(self, *, in_channels: int, patch_size, stride=None, dim: int):
         super().__init__()
-        if not isinstance(in_channels, int) or in_channels < 1:
-            raise ValueError(f"in_channels must be a positive int, got {in_channels!r}")
-        if not isinstance(dim, int) or dim < 1:
-            raise ValueError(f"dim must be a positive int, got {dim!r}")
-        self.in_channels = in_channels
-        self.patch_size = as_pair(patch_size, "patch_size")
-        self.stride = as_pair(self.patch_size if stride is None else stride, "stride")
-        self.dim = dim
+        self.in_channels = positive_int(in_channels, "in_channels")
+        self.patch_size = pair(patch_size, "patch_size")
+        self.stride = pair(self.patch_size if stride is None else stride, "stride")
+        self.dim = positive_int(dim, "dim")
         p_h, p_w = self.patch_size
         self.proj = nn.Linear(in_channels * p_h * p_w, dim)  # E, shared by all patches
 
@@ -46,11 +42,7 @@ class PatchEmbedding(nn.Module):
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """images: ``(B, C, H, W)`` -> tokens ``(B, N, D)``."""
-        if images.ndim != 4 or images.shape[1] != self.in_channels:
-            raise ValueError(
-                f"images must have shape (B, {self.in_channels}, H, W) for this embedding, "
-                f"got {tuple(images.shape)}"
-            )
+        images_tensor(images, channels=self.in_channels, owner="this patch embedding")
         vectors, _ = patchify(images, self.patch_size, self.stride)  # (B, N, C*p_h*p_w)
         return self.proj(vectors)  # (B, N, D)
 
@@ -58,6 +50,26 @@ class PatchEmbedding(nn.Module):
         """An ``nn.Conv2d`` (kernel = patch size, same stride) holding a copy of this map's weights."""
         conv = nn.Conv2d(self.in_channels, self.dim, kernel_size=self.patch_size, stride=self.stride)
         with torch.no_grad():
-            conv.weight.copy_(self.proj.weight.view(self.dim, self.in_channels, *self.patch_size))
+            conv.weight.copy_(linear_to_conv_weight(self.proj.weight, self.in_channels, self.patch_size))
             conv.bias.copy_(self.proj.bias)
         return conv.to(self.proj.weight.device)
+
+
+def linear_to_conv_weight(weight: torch.Tensor, in_channels: int, patch_size) -> torch.Tensor:
+    """The shared linear map's weight ``(D, C * p_h * p_w)`` as a convolution's ``(D, C, p_h, p_w)``: the same
+    numbers, since a flattened patch is ordered (channel, row, column) like a convolution kernel."""
+    p_h, p_w = pair(patch_size, "patch_size")
+    if weight.ndim != 2 or weight.shape[1] != in_channels * p_h * p_w:
+        raise ValueError(
+            f"weight must have shape (D, {in_channels * p_h * p_w}) for {in_channels} channels and "
+            f"{p_h}x{p_w} patches, got {tuple(weight.shape)}"
+        )
+    return weight.reshape(weight.shape[0], in_channels, p_h, p_w)
+
+
+def conv_to_linear_weight(weight: torch.Tensor) -> torch.Tensor:
+    """A patch convolution's weight ``(D, C, p_h, p_w)`` (as published ViT checkpoints store it) as the shared
+    linear map's ``(D, C * p_h * p_w)``."""
+    if weight.ndim != 4:
+        raise ValueError(f"weight must be a convolution weight (D, C, p_h, p_w), got shape {tuple(weight.shape)}")
+    return weight.reshape(weight.shape[0], -1)

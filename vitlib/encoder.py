@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from .attention import MultiHeadSelfAttention
+from .checks import fraction, positive_int, positive_number
 
 __all__ = ["MLP", "EncoderBlock", "Encoder"]
 
@@ -21,10 +22,10 @@ class MLP(nn.Module):
 
     def __init__(self, dim: int, hidden_dim: int, dropout: float = 0.0):
         super().__init__()
-        self.fc1 = nn.Linear(dim, hidden_dim)
+        self.fc1 = nn.Linear(positive_int(dim, "dim"), positive_int(hidden_dim, "hidden_dim"))
         self.act = nn.GELU()
         self.fc2 = nn.Linear(hidden_dim, dim)
-        self.drop = nn.Dropout(dropout)
+        self.drop = nn.Dropout(fraction(dropout, "dropout"))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.drop(self.fc2(self.drop(self.act(self.fc1(x)))))
@@ -40,7 +41,7 @@ class EncoderBlock(nn.Module):
         dropout: dropout after the attention projection and in the MLP.
         attn_dropout: dropout on the attention weights.
         qkv_bias: bias on the Q, K, V projections.
-        fused_attn: use the fused attention kernel when weights are not asked for.
+        fused_attn: use the fused attention kernel unless the weights are being recorded.
     """
 
     def __init__(
@@ -60,36 +61,21 @@ class EncoderBlock(nn.Module):
             dim, heads, qkv_bias=qkv_bias, attn_dropout=attn_dropout, proj_dropout=dropout, fused=fused_attn
         )
         self.norm2 = nn.LayerNorm(dim, eps=1e-6)
-        self.mlp = MLP(dim, int(dim * mlp_ratio), dropout)
+        self.mlp = MLP(dim, max(1, int(dim * positive_number(mlp_ratio, "mlp_ratio"))), dropout)
 
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        """x: ``(B, N, D)`` -> ``(B, N, D)``, and the attention weights ``(B, h, N, N)`` if asked."""
-        if return_attention:
-            attended, weights = self.attn(self.norm1(x), return_attention=True)
-        else:
-            attended, weights = self.attn(self.norm1(x)), None
-        x = x + attended  # (B, N, D)
-        x = x + self.mlp(self.norm2(x))  # (B, N, D)
-        return (x, weights) if return_attention else x
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """x: ``(B, N, D)`` -> ``(B, N, D)``."""
+        x = x + self.attn(self.norm1(x))  # (B, N, D)
+        return x + self.mlp(self.norm2(x))  # (B, N, D)
 
 
-class Encoder(nn.Module):
-    """A stack of ``depth`` :class:`EncoderBlock` s (keyword arguments are passed to each block)."""
+class Encoder(nn.Sequential):
+    """A stack of ``depth`` :class:`EncoderBlock` s, applied in order (keyword arguments go to each block).
+
+    Its blocks are its children ``0 .. depth - 1``, so inside a ``ViT`` they are named ``blocks.0``,
+    ``blocks.1``, ... as in the reference implementations.
+    """
 
     def __init__(self, dim: int, depth: int, heads: int, mlp_ratio: float = 4.0, **block_kwargs):
-        super().__init__()
-        if not isinstance(depth, int) or depth < 1:
-            raise ValueError(f"depth must be a positive int, got {depth!r}")
-        self.blocks = nn.ModuleList(EncoderBlock(dim, heads, mlp_ratio, **block_kwargs) for _ in range(depth))
-
-    def forward(self, x: torch.Tensor, return_attention: bool = False):
-        """x: ``(B, N, D)`` -> ``(B, N, D)``; with ``return_attention``, also a list of ``depth``
-        attention-weight tensors ``(B, h, N, N)``, first layer first."""
-        attentions = []
-        for block in self.blocks:
-            if return_attention:
-                x, weights = block(x, return_attention=True)
-                attentions.append(weights)
-            else:
-                x = block(x)
-        return (x, attentions) if return_attention else x
+        positive_int(depth, "depth")
+        super().__init__(*(EncoderBlock(dim, heads, mlp_ratio, **block_kwargs) for _ in range(depth)))

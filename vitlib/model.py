@@ -14,11 +14,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from ._checks import as_pair, check_choice
+from .attention import check_heads
+from .checks import choice, fraction, images_tensor, instance, pair, positive_int, positive_number
 from .embedding import PatchEmbedding
 from .encoder import Encoder
 from .patches import grid_shape
-from .position import POSITION_KINDS, PositionEmbedding
+from .position import POSITION_KINDS, position_table, resample_position_embedding
 
 __all__ = ["ViTConfig", "VARIANTS", "vit_config", "create_vit", "ViT"]
 
@@ -49,30 +50,23 @@ class ViTConfig:
     fused_attn: bool = True  # use F.scaled_dot_product_attention when weights are not needed
 
     def __post_init__(self):
-        image = as_pair(self.image_size, "image_size")
-        patch = as_pair(self.patch_size, "patch_size")
-        as_pair(patch if self.stride is None else self.stride, "stride")
+        image = pair(self.image_size, "image_size")
+        patch = pair(self.patch_size, "patch_size")
+        pair(patch if self.stride is None else self.stride, "stride")
         if patch[0] > image[0] or patch[1] > image[1]:
             raise ValueError(f"patch_size {self.patch_size!r} is larger than image_size {self.image_size!r}")
         for name in ("in_channels", "dim", "depth", "heads", "num_classes"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.dim % self.heads:
-            divisors = [h for h in range(1, self.dim + 1) if self.dim % h == 0]
-            raise ValueError(
-                f"dim must be divisible by heads, got dim={self.dim} and heads={self.heads}; "
-                f"valid head counts for dim={self.dim}: {divisors}"
-            )
-        check_choice(self.pos_embed, "position-encoding kind", POSITION_KINDS)
-        check_choice(self.pool, "pooling", POOLINGS)
+            positive_int(getattr(self, name), name)
+        check_heads(self.dim, self.heads)
+        positive_number(self.mlp_ratio, "mlp_ratio")
+        choice(self.pos_embed, "pos_embed", POSITION_KINDS)
+        choice(self.pool, "pool", POOLINGS)
         if self.pos_embed == "sincos2d" and self.dim % 4:
             raise ValueError(f"pos_embed='sincos2d' needs dim divisible by 4, got dim={self.dim}")
         if self.pos_embed == "sincos1d" and self.dim % 2:
             raise ValueError(f"pos_embed='sincos1d' needs an even dim, got dim={self.dim}")
-        for name in ("dropout", "attn_dropout"):
-            if not 0.0 <= getattr(self, name) < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)!r}")
+        fraction(self.dropout, "dropout")
+        fraction(self.attn_dropout, "attn_dropout")
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -114,7 +108,7 @@ VARIANTS: dict[str, dict] = {
 
 def vit_config(variant: str, **overrides) -> ViTConfig:
     """The :class:`ViTConfig` of a named variant, with any field overridden by keyword."""
-    check_choice(variant, "variant", tuple(VARIANTS))
+    choice(variant, "variant", VARIANTS)
     fields = {f.name for f in dataclasses.fields(ViTConfig)}
     unknown = sorted(set(overrides) - fields)
     if unknown:
@@ -132,25 +126,37 @@ class ViT(nn.Module):
 
     ``forward``: images ``(B, C, H, W)`` -> logits ``(B, K)``; ``features``: -> c0 ``(B, D)``;
     ``predict_proba``: -> class probabilities ``(B, K)``.
+
+    Its parameters carry the names the ViT ecosystem uses (``patch_embed.proj``, ``cls_token``,
+    ``pos_embed``, ``blocks.N.norm1``, ``blocks.N.attn.qkv``, ``blocks.N.attn.proj``, ``blocks.N.norm2``,
+    ``blocks.N.mlp.fc1``, ``blocks.N.mlp.fc2``, ``norm``, ``head``), so published weights map onto it
+    key by key; only ``patch_embed.proj.weight`` is the shared linear map ``(D, C * p_h * p_w)`` where
+    others store a convolution ``(D, C, p_h, p_w)``, the same numbers in another shape.
     """
 
     def __init__(self, config: ViTConfig):
         super().__init__()
-        if not isinstance(config, ViTConfig):
-            raise TypeError(f"config must be a ViTConfig, got {type(config).__name__}")
-        self.config = config
-        c = config
+        self.config = c = instance(config, "config", ViTConfig)
         self.patch_embed = PatchEmbedding(in_channels=c.in_channels, patch_size=c.patch_size, stride=c.stride, dim=c.dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, c.dim))
-        self.pos_embed = PositionEmbedding(c.pos_embed, c.grid, c.dim, num_prefix_tokens=1)
+        self._set_position_table(position_table(c.pos_embed, c.grid, c.dim))  # (1, 1 + N, D) or None
         self.pos_drop = nn.Dropout(c.dropout)
-        self.encoder = Encoder(
+        self.blocks = Encoder(
             c.dim, c.depth, c.heads, c.mlp_ratio,
             dropout=c.dropout, attn_dropout=c.attn_dropout, qkv_bias=c.qkv_bias, fused_attn=c.fused_attn,
         )
         self.norm = nn.LayerNorm(c.dim, eps=1e-6)
         self.head = nn.Linear(c.dim, c.num_classes)
         self.reset_parameters()
+
+    def _set_position_table(self, table: torch.Tensor | None) -> None:
+        """``pos_embed``: a parameter when learned, a buffer (not saved: it is a formula) when fixed."""
+        if "pos_embed" in self._parameters or "pos_embed" in self._buffers:
+            delattr(self, "pos_embed")
+        if self.config.pos_embed == "learned":
+            self.pos_embed = nn.Parameter(table)
+        else:
+            self.register_buffer("pos_embed", table, persistent=False)
 
     def reset_parameters(self) -> None:
         """Initialise as the reference ViT does: truncated normal (std 0.02) for linear weights and the
@@ -166,46 +172,27 @@ class ViT(nn.Module):
                 nn.init.zeros_(module.bias)
         trunc_normal_(self.cls_token)
         if self.config.pos_embed == "learned":
-            trunc_normal_(self.pos_embed.weight)
+            trunc_normal_(self.pos_embed.data)
 
-    # --- checks -------------------------------------------------------------------------------
-    def _check_images(self, images: torch.Tensor) -> None:
-        c = self.config
-        if not isinstance(images, torch.Tensor):
-            raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
-        if images.ndim != 4:
-            raise ValueError(f"images must have shape (B, C, H, W), got {tuple(images.shape)}")
-        if images.shape[1] != c.in_channels:
-            raise ValueError(
-                f"images have {images.shape[1]} channels but the model was built for in_channels="
-                f"{c.in_channels}; convert the images (e.g. grey -> RGB with images.expand(-1, 3, -1, -1)) "
-                "or build the model with a matching in_channels"
-            )
-        expected = as_pair(c.image_size, "image_size")
-        if tuple(images.shape[-2:]) != expected:
-            raise ValueError(
-                f"images are {tuple(images.shape[-2:])} pixels but the model was built for image_size="
-                f"{expected}; resize them (F.interpolate(images, size={expected})) or call "
-                f"model.set_image_size({tuple(images.shape[-2:])}) to resample the position embedding"
-            )
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters that weight decay must leave alone besides biases and norms (which have one
+        dimension): the CLS token and the position table, as in the reference implementations."""
+        return {"cls_token", "pos_embed"}
 
     # --- the forward pass, step by step -------------------------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """images ``(B, C, H, W)`` -> encoder input ``z_0`` ``(B, 1 + N, D)``: CLS token first, positions added."""
-        self._check_images(images)
+        images_tensor(images, channels=self.config.in_channels, size=pair(self.config.image_size, "image_size"))
         tokens = self.patch_embed(images)  # (B, N, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, tokens], dim=1)  # (B, 1 + N, D)
-        return self.pos_drop(self.pos_embed(tokens))
+        if self.pos_embed is not None:
+            tokens = tokens + self.pos_embed  # (B, 1 + N, D)
+        return self.pos_drop(tokens)
 
-    def encode(self, images: torch.Tensor, return_attention: bool = False):
-        """All encoder outputs c0..cn after the final LayerNorm: ``(B, 1 + N, D)``; with
-        ``return_attention``, also every layer's attention weights ``[(B, h, 1 + N, 1 + N)] * depth``."""
-        z = self.embed(images)
-        if return_attention:
-            z, attentions = self.encoder(z, return_attention=True)
-            return self.norm(z), attentions
-        return self.norm(self.encoder(z))
+    def encode(self, images: torch.Tensor) -> torch.Tensor:
+        """All encoder outputs c0..cn after the final LayerNorm: ``(B, 1 + N, D)``."""
+        return self.norm(self.blocks(self.embed(images)))
 
     def pool(self, outputs: torch.Tensor) -> torch.Tensor:
         """``(B, 1 + N, D)`` -> ``(B, D)``: c0, or the mean of c1..cn for ``pool="mean"``."""
@@ -224,20 +211,29 @@ class ViT(nn.Module):
         """Softmax class probabilities ``(B, K)``; each row sums to 1."""
         return self.forward(images).softmax(dim=-1)
 
+    def position_table(self) -> torch.Tensor | None:
+        """The position encodings of the patches alone, ``(N, D)`` (the CLS entry left out), or ``None``."""
+        return None if self.pos_embed is None else self.pos_embed[0, 1:]
+
     # --- adapting a trained model ---------------------------------------------------------------
     def reset_head(self, num_classes: int) -> None:
         """Replace the classifier with a fresh one for ``num_classes`` classes (for fine-tuning)."""
-        if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
-            raise ValueError(f"num_classes must be a positive int, got {num_classes!r}")
+        positive_int(num_classes, "num_classes")
         device = self.head.weight.device
         self.head = nn.Linear(self.config.dim, num_classes).to(device)
         trunc_normal_(self.head.weight)
         nn.init.zeros_(self.head.bias)
         self.config = dataclasses.replace(self.config, num_classes=num_classes)
 
-    def set_image_size(self, image_size) -> None:
-        """Accept images of a new size: the patch grid changes and the position embedding is resampled
-        (learned) or recomputed (sin-cos). Patch size and stride stay the same."""
+    def set_image_size(self, image_size, mode: str = "bicubic") -> None:
+        """Accept images of a new size: the patch grid changes and the position table is resampled
+        (learned, with ``mode``; the CLS entry kept) or recomputed (sin-cos). Patch size and stride stay."""
         new_config = dataclasses.replace(self.config, image_size=image_size)  # validates
-        self.pos_embed.set_grid(new_config.grid)
+        if self.config.pos_embed == "learned":
+            table = resample_position_embedding(self.pos_embed.detach(), self.config.grid, new_config.grid, mode=mode)
+        elif self.pos_embed is not None:
+            table = position_table(new_config.pos_embed, new_config.grid, new_config.dim).to(self.pos_embed)
+        else:
+            table = None
         self.config = new_config
+        self._set_position_table(table)

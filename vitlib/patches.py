@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 from einops import rearrange
 
-from ._checks import as_pair
+from .checks import images_tensor, pair
 
 __all__ = [
     "grid_shape",
@@ -41,9 +41,9 @@ def grid_shape(image_size, patch_size, stride=None) -> tuple[int, int]:
         patch_size: ``p`` or ``(p_h, p_w)``.
         stride: ``s`` or ``(s_h, s_w)``; ``None`` means equal to the patch size.
     """
-    H, W = as_pair(image_size, "image_size")
-    p_h, p_w = as_pair(patch_size, "patch_size")
-    s_h, s_w = as_pair(patch_size if stride is None else stride, "stride")
+    H, W = pair(image_size, "image_size")
+    p_h, p_w = pair(patch_size, "patch_size")
+    s_h, s_w = pair(patch_size if stride is None else stride, "stride")
     if p_h > H or p_w > W:
         raise ValueError(
             f"patch_size {(p_h, p_w)} is larger than the image {(H, W)}; "
@@ -58,13 +58,6 @@ def num_patches(image_size, patch_size, stride=None) -> int:
     return n_h * n_w
 
 
-def _check_images(images: torch.Tensor) -> None:
-    if not isinstance(images, torch.Tensor):
-        raise TypeError(f"images must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
-    if images.ndim != 4:
-        raise ValueError(f"images must have shape (B, C, H, W), got a tensor of shape {tuple(images.shape)}")
-
-
 def extract_patches(images: torch.Tensor, patch_size, stride=None) -> tuple[torch.Tensor, tuple[int, int]]:
     """Cut every image of a batch into patches, row by row.
 
@@ -77,9 +70,9 @@ def extract_patches(images: torch.Tensor, patch_size, stride=None) -> tuple[torc
         ``patches`` of shape ``(B, N, C, p_h, p_w)`` with ``N = n_h * n_w`` in row-major order, and the
         grid shape ``(n_h, n_w)``.
     """
-    _check_images(images)
-    p_h, p_w = as_pair(patch_size, "patch_size")
-    s_h, s_w = as_pair(patch_size if stride is None else stride, "stride")
+    images_tensor(images)
+    p_h, p_w = pair(patch_size, "patch_size")
+    s_h, s_w = pair(patch_size if stride is None else stride, "stride")
     n_h, n_w = grid_shape(tuple(images.shape[-2:]), (p_h, p_w), (s_h, s_w))
     windows = images.unfold(2, p_h, s_h).unfold(3, p_w, s_w)  # (B, C, n_h, n_w, p_h, p_w)
     patches = rearrange(windows, "b c nh nw ph pw -> b (nh nw) c ph pw")  # (B, N, C, p_h, p_w)
@@ -123,8 +116,8 @@ def unpatchify(patches: torch.Tensor, image_size, stride=None) -> torch.Tensor:
     if patches.ndim != 5:
         raise ValueError(f"patches must have shape (B, N, C, p_h, p_w), got {tuple(patches.shape)}")
     B, N, C, p_h, p_w = patches.shape
-    H, W = as_pair(image_size, "image_size")
-    s_h, s_w = as_pair((p_h, p_w) if stride is None else stride, "stride")
+    H, W = pair(image_size, "image_size")
+    s_h, s_w = pair((p_h, p_w) if stride is None else stride, "stride")
     expected = num_patches((H, W), (p_h, p_w), (s_h, s_w))
     if N != expected:
         raise ValueError(
@@ -139,9 +132,9 @@ def unpatchify(patches: torch.Tensor, image_size, stride=None) -> torch.Tensor:
 
 def coverage(image_size, patch_size, stride=None) -> torch.Tensor:
     """How many patches cover each pixel: an int tensor of shape ``(H, W)``; 0 means no patch does."""
-    H, W = as_pair(image_size, "image_size")
-    p_h, p_w = as_pair(patch_size, "patch_size")
-    s_h, s_w = as_pair(patch_size if stride is None else stride, "stride")
+    H, W = pair(image_size, "image_size")
+    p_h, p_w = pair(patch_size, "patch_size")
+    s_h, s_w = pair(patch_size if stride is None else stride, "stride")
     n_h, n_w = grid_shape((H, W), (p_h, p_w), (s_h, s_w))
     ones = torch.ones(1, p_h * p_w, n_h * n_w)
     counts = F.fold(ones, (H, W), kernel_size=(p_h, p_w), stride=(s_h, s_w))  # (1, 1, H, W)

@@ -17,13 +17,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ._checks import as_pair, check_choice
+from .checks import choice, non_negative_int, pair, positive_int
 
 __all__ = [
     "POSITION_KINDS",
     "sincos_1d",
     "sincos_2d",
-    "PositionEmbedding",
+    "position_table",
     "resample_position_embedding",
 ]
 
@@ -46,7 +46,7 @@ def sincos_2d(grid, dim: int, temperature: float = 10000.0) -> torch.Tensor:
     The first half of the channels encodes the row, the second half the column; ``dim`` must be a
     multiple of 4.
     """
-    n_h, n_w = as_pair(grid, "grid")
+    n_h, n_w = pair(grid, "grid")
     if dim % 4:
         raise ValueError(f"dim must be a multiple of 4 for a 2D sin-cos encoding, got {dim}")
     rows = sincos_1d(n_h, dim // 2, temperature)  # (n_h, D/2)
@@ -56,67 +56,28 @@ def sincos_2d(grid, dim: int, temperature: float = 10000.0) -> torch.Tensor:
     return torch.cat([rows, cols], dim=-1).reshape(n_h * n_w, dim)  # (N, D)
 
 
-class PositionEmbedding(nn.Module):
-    """Adds a position encoding to ``(B, num_prefix + N, D)`` tokens.
+def position_table(kind: str, grid, dim: int, num_prefix_tokens: int = 1) -> torch.Tensor | None:
+    """A fresh position table ``(1, num_prefix_tokens + n_h * n_w, D)`` of the given kind, or ``None`` for
+    ``"none"``. ``"learned"``: truncated normal (std 0.02), to be trained; fixed kinds: the sin-cos
+    encoding of the grid, with zeros for the prefix (CLS) entries.
 
     Args:
         kind: one of :data:`POSITION_KINDS`.
-        grid: the patch grid ``(n_h, n_w)``; ``N = n_h * n_w``.
+        grid: the patch grid ``(n_h, n_w)``.
         dim: the model width ``D``.
-        num_prefix_tokens: tokens before the patches (1 for the CLS token). Fixed encodings give them
-            zeros; a learned encoding learns them too.
+        num_prefix_tokens: tokens before the patches (1 for the CLS token).
     """
-
-    def __init__(self, kind: str, grid, dim: int, num_prefix_tokens: int = 1):
-        super().__init__()
-        self.kind = check_choice(kind, "position-encoding kind", POSITION_KINDS)
-        self.grid = as_pair(grid, "grid")
-        self.dim = dim
-        self.num_prefix_tokens = num_prefix_tokens
-        n = self.grid[0] * self.grid[1]
-        if kind == "learned":
-            self.weight = nn.Parameter(torch.zeros(1, num_prefix_tokens + n, dim))
-            nn.init.trunc_normal_(self.weight, std=0.02, a=-0.04, b=0.04)
-        elif kind in ("sincos1d", "sincos2d"):
-            self.register_buffer("weight", self._fixed(self.grid), persistent=False)
-        else:
-            self.weight = None
-
-    def _fixed(self, grid) -> torch.Tensor:
-        n_h, n_w = grid
-        table = sincos_1d(n_h * n_w, self.dim) if self.kind == "sincos1d" else sincos_2d(grid, self.dim)
-        prefix = torch.zeros(self.num_prefix_tokens, self.dim)
-        return torch.cat([prefix, table])[None]  # (1, num_prefix + N, D)
-
-    def patch_table(self) -> torch.Tensor | None:
-        """The encodings of the patches alone, ``(N, D)``, or ``None`` for kind ``"none"``."""
-        if self.weight is None:
-            return None
-        return self.weight[0, self.num_prefix_tokens :]
-
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens: ``(B, num_prefix + N, D)`` -> same shape, with the encoding added."""
-        if self.weight is None:
-            return tokens
-        if tokens.shape[1] != self.weight.shape[1]:
-            raise ValueError(
-                f"tokens hold {tokens.shape[1]} positions but the position embedding has "
-                f"{self.weight.shape[1]} (grid {self.grid} plus {self.num_prefix_tokens} prefix); "
-                "call set_grid() to adapt it to a new grid"
-            )
-        return tokens + self.weight
-
-    def set_grid(self, grid, mode: str = "bicubic") -> None:
-        """Adapt to a new patch grid: learned tables are resampled, fixed ones recomputed."""
-        grid = as_pair(grid, "grid")
-        if self.kind == "learned":
-            resampled = resample_position_embedding(
-                self.weight.data, self.grid, grid, self.num_prefix_tokens, mode=mode
-            )
-            self.weight = nn.Parameter(resampled)
-        elif self.kind in ("sincos1d", "sincos2d"):
-            self.register_buffer("weight", self._fixed(grid).to(self.weight), persistent=False)
-        self.grid = grid
+    choice(kind, "pos_embed", POSITION_KINDS)
+    n_h, n_w = pair(grid, "grid")
+    positive_int(dim, "dim")
+    non_negative_int(num_prefix_tokens, "num_prefix_tokens")
+    if kind == "none":
+        return None
+    if kind == "learned":
+        table = torch.zeros(1, num_prefix_tokens + n_h * n_w, dim)
+        return nn.init.trunc_normal_(table, std=0.02, a=-0.04, b=0.04)
+    patches = sincos_1d(n_h * n_w, dim) if kind == "sincos1d" else sincos_2d((n_h, n_w), dim)  # (N, D)
+    return torch.cat([torch.zeros(num_prefix_tokens, dim), patches])[None]  # (1, prefix + N, D)
 
 
 def resample_position_embedding(
@@ -138,9 +99,9 @@ def resample_position_embedding(
     Returns:
         ``(1, num_prefix + n_h' * n_w', D)``.
     """
-    old_h, old_w = as_pair(old_grid, "old_grid")
-    new_h, new_w = as_pair(new_grid, "new_grid")
-    check_choice(mode, "mode", ("bicubic", "bilinear", "nearest"))
+    old_h, old_w = pair(old_grid, "old_grid")
+    new_h, new_w = pair(new_grid, "new_grid")
+    choice(mode, "mode", ("bicubic", "bilinear", "nearest"))
     if pos_embed.ndim != 3 or pos_embed.shape[0] != 1:
         raise ValueError(f"pos_embed must have shape (1, prefix + N, D), got {tuple(pos_embed.shape)}")
     if pos_embed.shape[1] != num_prefix_tokens + old_h * old_w:

@@ -18,20 +18,12 @@ from dataclasses import dataclass
 
 import torch
 
-from ._checks import check_choice
+from .checks import choice
+from .device import best_device
 
-__all__ = ["Profile", "PROFILES", "current_profile", "use_profile", "get_profile", "best_device"]
+__all__ = ["Profile", "PROFILES", "current_profile", "use_profile", "get_profile"]
 
 ENV_VAR = "VITLIB_PROFILE"
-
-
-def best_device() -> str:
-    """``"cuda"`` if available, then ``"mps"`` (Apple silicon), else ``"cpu"``."""
-    if torch.cuda.is_available():
-        return "cuda"
-    if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
-        return "mps"
-    return "cpu"
 
 
 @dataclass(frozen=True)
@@ -109,14 +101,14 @@ def use_profile(name: str | None) -> Profile:
     """Choose the profile for this Python session (``None`` goes back to the automatic choice)."""
     global _override
     if name is not None:
-        check_choice(name, "profile", PROFILES)
+        choice(name, "profile", PROFILES)
     _override = name
     return current_profile()
 
 
 def get_profile(name: str) -> Profile:
     """The profile called ``name`` (``"smoke"``, ``"cpu"`` or ``"gpu"``), whichever is in force."""
-    check_choice(name, "profile", PROFILES)
+    choice(name, "profile", PROFILES)
     return _profiles()[name]
 
 
@@ -126,7 +118,7 @@ def current_profile() -> Profile:
     if name is None:
         name = "gpu" if torch.cuda.is_available() else "cpu"
     else:
-        check_choice(name, f"profile (from {ENV_VAR})" if not _override else "profile", PROFILES)
+        choice(name, f"profile (from {ENV_VAR})" if not _override else "profile", PROFILES)
     profile = _profiles()[name]
     if name != "smoke" and profile.device == "cpu" and best_device() == "mps":
         profile = profile.replace(device="mps")

@@ -12,7 +12,7 @@ import copy
 
 import torch
 
-from ._checks import check_choice
+from .checks import choice
 from .model import ViT
 
 __all__ = ["prepare_for_task", "freeze_all_but_head", "count_trainable"]
@@ -24,7 +24,7 @@ def prepare_for_task(pretrained: ViT, num_classes: int, image_size=None, mode: s
     """A copy of ``pretrained`` ready to train on a new task: a fresh head for ``num_classes``, the
     position embedding adapted to ``image_size`` if given, and, for ``mode="linear-probe"``, every
     parameter but the head's frozen. The pretrained model itself is left unchanged."""
-    check_choice(mode, "mode", MODES)
+    choice(mode, "mode", MODES)
     model = copy.deepcopy(pretrained)
     model.reset_head(num_classes)
     if image_size is not None:

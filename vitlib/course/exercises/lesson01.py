@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import numbers
 
-from ..patches import num_patches, uncovered_mask
+from ...patches import num_patches, uncovered_mask
 from ..teach import Exercise
 
 __all__ = ["count_16_8", "count_patches", "uncovered_30"]

@@ -10,8 +10,9 @@ import numbers
 
 import torch
 
-from ..attention import MultiHeadSelfAttention
-from ..encoder import EncoderBlock
+from ...attention import MultiHeadSelfAttention
+from ...encoder import EncoderBlock
+from ...recording import record_attention
 from ..teach import Exercise
 
 __all__ = ["head_weights", "block_parameters"]
@@ -26,7 +27,9 @@ def _check_head_weights(answer):
         attn = MultiHeadSelfAttention(24, 3)  # nn.Linear's default init: every weight and bias differs
         x = torch.randn(2, 5, 24)  # (B, N, D)
     with torch.no_grad():
-        _, expected = attn(x, return_attention=True)  # (B, h, N, N)
+        with record_attention(attn) as record:
+            attn(x)
+        expected = record[0]  # (B, h, N, N)
         for i in range(attn.heads):
             got = answer(attn, x, i)
             if got is Ellipsis:
@@ -45,7 +48,7 @@ def _check_head_weights(answer):
                 else:
                     hint = "each row of attention weights must sum to 1: softmax over the last axis (the keys)"
                 return False, f"head {i}: {hint}"
-    return True, "the same weights as MultiHeadSelfAttention(x, return_attention=True)[1][:, i]"
+    return True, "the same weights as vitlib records from MultiHeadSelfAttention for head i"
 
 
 def _solution_head_weights(attn, x, i):

@@ -1,18 +1,16 @@
-"""The photos shipped in ``data/photos`` as tensors, and the folder the course keeps its data in."""
+"""The photos shipped in ``data/photos``, as tensors the lessons cut into patches."""
 
 from __future__ import annotations
-
-import os
-from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
-__all__ = ["DATA_DIR", "list_photos", "load_photo", "to_numpy_image"]
+from ..checks import choice, positive_int
+from ..data.paths import DATA_DIR
 
-# The project's data/ folder; VITLIB_DATA_DIR points elsewhere if the package is installed on its own.
-DATA_DIR = Path(os.environ.get("VITLIB_DATA_DIR", Path(__file__).resolve().parents[1] / "data"))
+__all__ = ["list_photos", "load_photo", "to_numpy_image"]
+
 PHOTO_DIR = DATA_DIR / "photos"
 
 
@@ -28,13 +26,10 @@ def load_photo(name: str, size: int | None = 224) -> torch.Tensor:
         name: one of :func:`list_photos`.
         size: centre-crop to a square and resize to ``size x size``; ``None`` keeps the original.
     """
-    names = list_photos()
-    if name not in names:
-        raise ValueError(f"unknown photo {name!r}; valid: {names} (in {PHOTO_DIR})")
+    choice(name, "name", list_photos())
     image = Image.open(PHOTO_DIR / f"{name}.jpg").convert("RGB")
     if size is not None:
-        if isinstance(size, bool) or not isinstance(size, int) or size < 1:
-            raise ValueError(f"size must be a positive int or None, got {size!r}")
+        positive_int(size, "size")
         w, h = image.size
         side = min(w, h)
         left, top = (w - side) // 2, (h - side) // 2

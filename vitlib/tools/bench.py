@@ -1,21 +1,23 @@
-"""How fast does a ViT train and predict on this machine? ``python -m vitlib.bench``.
+"""How fast does a ViT train and predict on this machine? ``python -m vitlib.tools.bench``.
 
 On synthetic data already on the device (random uint8 images, normalised, and random labels), so only
 the model is timed, it measures:
 
-* training throughput: images per second of a full step as ``vitlib.train.fit`` takes it (forward,
+* training throughput: images per second of a full step as ``vitlib.train.fit`` takes it (``train_step`` (forward,
   cross-entropy with label smoothing, backward, gradient clipping, AdamW step; bf16 autocast on CUDA),
   at a constant learning rate;
 * inference throughput: images per second of a forward pass without gradients (``model.eval()``);
-* augmentation throughput: images per second of ``vitlib.augment.augment_batch`` (and, for
-  ``photo-strong``, MixUp/CutMix as the ``gpu`` profile sets them) on the device, which must stay well above the training throughput;
+* augmentation throughput: images per second of what ``fit`` does to a batch before the step
+  (``vitlib.train.StepAugmenter``: the augmentation, and MixUp/CutMix when the recipe has them), which must
+  stay well above the training throughput; the recipe is the profile's (``--profile``, default the one
+  in force) unless ``--augment``, ``--mixup`` or ``--cutmix`` say otherwise;
 * the FLOPs of one step, counted once by ``torch.utils.flop_counter.FlopCounterMode`` (forward and
   backward; matrix products only), the TFLOP/s achieved and, where the card's dense bf16 tensor-core
   peak is known, the share of it (model FLOPs utilisation).
 
 Example::
 
-    python -m vitlib.bench --variant course-small --image-size 32 --batch-size 256 --steps 50 --warmup 10
+    python -m vitlib.tools.bench --variant course-small --image-size 32 --batch-size 256 --steps 50 --warmup 10
 
 It prints a small table and writes ``results/bench-<device>.json`` (``--out`` to change) with the
 command, machine, torch version, git commit, time, config and figures.
@@ -25,30 +27,26 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
-import os
-import platform
 import re
-import shlex
-import subprocess
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
-from ._checks import as_pair
-from .augment import AUGMENTATIONS, augment_batch, mix_batch
-from .data import FractalDataset, TensorImageDataset
-from .model import VARIANTS, ViT, ViTConfig, vit_config
-from .profile import best_device, get_profile
-from .train import TrainConfig, _autocast, _param_groups, train_step
+from ..augment import AUGMENTATIONS
+from ..checks import non_negative_int, pair, positive_int, positive_number
+from ..data import FractalDataset, TensorImageDataset
+from ..device import autocast, best_device, synchronize
+from ..model import VARIANTS, ViT, ViTConfig, vit_config
+from ..optim import make_optimizer
+from ..profile import PROFILES, current_profile, get_profile
+from ..train import StepAugmenter, TrainConfig, train_step
+from .record import device_name, run_record, write_json
 
-__all__ = ["main", "count_flops", "peak_tflops", "PEAK_BF16_TFLOPS"]
+__all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "PEAK_BF16_TFLOPS"]
 
 # Dense (no 2:4 sparsity) bf16 tensor-core peaks in TFLOP/s; the first key found as whole words in
 # torch.cuda.get_device_name() wins, so the specific names come first ("NVIDIA H100 80GB HBM3" is the
@@ -70,10 +68,10 @@ PEAK_BF16_TFLOPS: tuple[tuple[str, float], ...] = (
 )
 
 
-def peak_tflops(device_name: str) -> float | None:
+def peak_tflops(card: str) -> float | None:
     """The dense bf16 peak of a CUDA card from :data:`PEAK_BF16_TFLOPS`, or None if it is not listed."""
     for key, peak in PEAK_BF16_TFLOPS:
-        if re.search(rf"\b{re.escape(key)}\b", device_name, flags=re.IGNORECASE):
+        if re.search(rf"\b{re.escape(key)}\b", card, flags=re.IGNORECASE):
             return peak
     return None
 
@@ -88,7 +86,7 @@ def count_flops(config: ViTConfig, batch_size: int) -> tuple[int, int]:
     """
     with torch.device("meta"):
         model = ViT(dataclasses.replace(config, fused_attn=False))
-        images = torch.empty(batch_size, config.in_channels, *as_pair(config.image_size, "image_size"))
+        images = torch.empty(batch_size, config.in_channels, *pair(config.image_size, "image_size"))
         labels = torch.zeros(batch_size, dtype=torch.int64)
     with FlopCounterMode(display=False) as forward_counter, torch.no_grad():
         model(images)
@@ -97,69 +95,20 @@ def count_flops(config: ViTConfig, batch_size: int) -> tuple[int, int]:
     return forward_counter.get_total_flops(), step_counter.get_total_flops()
 
 
-def device_name(device: torch.device) -> str:
-    """The GPU's name on CUDA, else the CPU model (from /proc/cpuinfo where there is one)."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-def git_commit() -> str | None:
-    """``git rev-parse HEAD`` of the checkout that holds this package, or None if it is not one; on a
-    copy without ``.git``, the ``VITLIB_GIT_COMMIT`` environment variable, if it is a commit hash."""
-    given = os.environ.get("VITLIB_GIT_COMMIT", "")
-    given = given if re.fullmatch(r"[0-9a-f]{40}", given) else None
-    root = Path(__file__).resolve().parent.parent
-    try:
-        done = subprocess.run(["git", "rev-parse", "--show-toplevel", "HEAD"], cwd=root, capture_output=True,
-                              text=True, timeout=10, check=True)
-    except (OSError, subprocess.SubprocessError):
-        return given
-    lines = done.stdout.split()
-    if len(lines) != 2 or Path(lines[0]).resolve() != root or not re.fullmatch(r"[0-9a-f]{40}", lines[1]):
-        return given  # e.g. an installed copy inside some other repository
-    return lines[1]
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
-def _seconds(step, steps: int, warmup: int, device: torch.device) -> float:
+def seconds_of(step, steps: int, warmup: int, device: torch.device) -> float:
     """Wall-clock seconds of ``steps`` calls of ``step`` after ``warmup`` untimed ones."""
     for _ in range(warmup):
         step()
-    _synchronize(device)
+    synchronize(device)
     start = time.perf_counter()
     for _ in range(steps):
         step()
-    _synchronize(device)
+    synchronize(device)
     return time.perf_counter() - start
 
 
-def _write_json(path: Path, payload: dict) -> None:
-    """Write to a temporary file in the same folder, then rename it over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        temporary.write_text(json.dumps(payload, indent=2) + "\n")
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitlib.bench", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vitlib.tools.bench", description=__doc__.split("\n")[0])
     parser.add_argument("--variant", default="course-small", help=f"model variant, one of: {', '.join(VARIANTS)}")
     parser.add_argument("--image-size", type=int, help="override the variant's image size")
     parser.add_argument("--patch-size", type=int, help="override the variant's patch size")
@@ -167,8 +116,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default 10)")
     parser.add_argument("--compile", action="store_true", help="torch.compile the model (compiles in the warm-up)")
-    parser.add_argument("--augment", choices=["auto", *AUGMENTATIONS], default="auto",
-                        help="augmentation to time (auto: photo-strong for colour images, digits for grey ones)")
+    parser.add_argument("--profile", choices=PROFILES, help="whose training recipe to time (default: the one in force)")
+    parser.add_argument("--augment", choices=["auto", *AUGMENTATIONS],
+                        help="augmentation to time (default: the profile's; auto: as for the data, photo for colour "
+                             "images, digits for grey ones)")
+    parser.add_argument("--mixup", type=float, help="MixUp's alpha (default: the profile's)")
+    parser.add_argument("--cutmix", type=float, help="CutMix's alpha (default: the profile's)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for a card not in the table")
@@ -182,100 +135,110 @@ def main(argv: list[str] | None = None) -> dict:
     argv = sys.argv[1:] if argv is None else list(argv)
     parser = _parser()
     args = parser.parse_args(argv)
-    for name, low in (("batch_size", 1), ("steps", 1), ("warmup", 0)):
-        if getattr(args, name) < low:
-            parser.error(f"--{name.replace('_', '-')} must be >= {low}, got {getattr(args, name)}")
-    if args.threads is not None and args.threads < 1:
-        parser.error(f"--threads must be >= 1, got {args.threads}")
-    if args.peak_tflops is not None and args.peak_tflops <= 0:
-        parser.error(f"--peak-tflops must be > 0, got {args.peak_tflops}")
-    overrides = {k: v for k, v in (("image_size", args.image_size), ("patch_size", args.patch_size)) if v is not None}
-    try:
+    try:  # every number checked before anything is built
+        for name, check in (("batch_size", positive_int), ("steps", positive_int), ("warmup", non_negative_int)):
+            check(getattr(args, name), f"--{name.replace('_', '-')}")
+        for name, check in (("threads", positive_int), ("peak_tflops", positive_number)):
+            if getattr(args, name) is not None:
+                check(getattr(args, name), f"--{name.replace('_', '-')}")
+        overrides = {k: v for k, v in (("image_size", args.image_size), ("patch_size", args.patch_size)) if v is not None}
         config = vit_config(args.variant, **overrides)
-    except (ValueError, TypeError) as error:
-        parser.error(str(error))
-    try:
+        recipe = training_recipe(args)
         device = torch.device(args.device or best_device())
-    except RuntimeError as error:
-        parser.error(f"--device: {error}")
+    except (ValueError, TypeError, RuntimeError) as error:
+        parser.error(str(error))
     if device.type == "cuda" and not torch.cuda.is_available():
         parser.error("--device cuda: CUDA is not available on this machine; use --device cpu")
     threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     try:
-        result = _run(args, argv, config, device)
+        result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
     finally:
         torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
     out = Path(args.out or f"results/bench-{device.type}.json")
-    _write_json(out, result)
+    write_json(out, result)
     _print_table(result, out)
     return result
 
 
-def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: torch.device) -> dict:
-    """Build the model and a synthetic batch on ``device``, count the FLOPs, time both loops."""
-    # --- model, optimiser and one synthetic batch, all on the device ---------------------------------
-    torch.manual_seed(args.seed)
-    train_config = TrainConfig()
-    model = ViT(config).to(device)
-    optimizer = torch.optim.AdamW(_param_groups(model, train_config.weight_decay), lr=train_config.lr,
-                                  betas=(0.9, 0.999), fused=device.type == "cuda")
-    forward = torch.compile(model) if args.compile else model
-    B, K = args.batch_size, config.num_classes
-    generator = torch.Generator().manual_seed(args.seed)
-    raw = torch.randint(0, 256, (B, config.in_channels, *as_pair(config.image_size, "image_size")),
+def training_recipe(args: argparse.Namespace) -> TrainConfig:
+    """The profile's training recipe (``--profile``, default the one in force), with the command line's
+    ``--augment``, ``--mixup`` and ``--cutmix``."""
+    profile = get_profile(args.profile) if args.profile else current_profile()
+    return TrainConfig(
+        augment=args.augment or profile.augment,
+        mixup=profile.mixup if args.mixup is None else args.mixup,
+        cutmix=profile.cutmix if args.cutmix is None else args.cutmix,
+        seed=args.seed,
+    )
+
+
+def synthetic_batch(config: ViTConfig, batch_size: int, seed: int) -> TensorImageDataset:
+    """``batch_size`` random uint8 images of the model's size with random labels; grey images are of the
+    ``"digits"`` kind, colour ones ``"photo"`` (which decides the ``"auto"`` augmentation)."""
+    generator = torch.Generator().manual_seed(seed)
+    K = config.num_classes
+    raw = torch.randint(0, 256, (batch_size, config.in_channels, *pair(config.image_size, "image_size")),
                         dtype=torch.uint8, generator=generator)  # (B, C, H, W)
-    data = TensorImageDataset(raw, torch.randint(0, K, (B,), generator=generator), [str(k) for k in range(K)])
-    images, labels = data.to(device).batch(torch.arange(B))  # (B, C, H, W) normalised, (B,)
+    labels = torch.randint(0, K, (batch_size,), generator=generator)
+    return TensorImageDataset(raw, labels, [str(k) for k in range(K)],
+                              kind="digits" if config.in_channels == 1 else "photo")
+
+
+def peak_of(args: argparse.Namespace, device: torch.device, name: str) -> tuple[float | None, str | None]:
+    """The device's peak TFLOP/s and where the figure comes from (the command line or the table)."""
+    if args.peak_tflops is not None:
+        return args.peak_tflops, "--peak-tflops"
+    if device.type == "cuda":
+        peak = peak_tflops(name)
+        return peak, "table (dense bf16 tensor cores)" if peak is not None else None
+    return None, None
+
+
+def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, device: torch.device) -> dict:
+    """Build the model and a synthetic batch on ``device``, count the FLOPs, time training, inference,
+    the step's augmentation and the rendering of dataset A."""
+    torch.manual_seed(args.seed)
+    model = ViT(config).to(device)
+    optimizer = make_optimizer(model, recipe.lr, recipe.weight_decay, device)
+    forward = torch.compile(model) if args.compile else model
+    B = args.batch_size
+    data = synthetic_batch(config, B, args.seed).to(device)
+    images, labels = data.batch(torch.arange(B, device=device))  # (B, C, H, W) normalised, (B,)
 
     def step() -> None:
-        train_step(forward, model, optimizer, images, labels, train_config, device)
+        train_step(forward, model, optimizer, images, labels, recipe, device)
 
     def inference_step() -> None:
-        with torch.no_grad(), _autocast(device, train_config.amp):
+        with torch.no_grad(), autocast(device, recipe.amp):
             forward(images)
 
-    # --- measure ---------------------------------------------------------------------------------------
     forward_flops, step_flops = count_flops(config, B)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
-    train_seconds = _seconds(step, args.steps, args.warmup, device)
+    train_seconds = seconds_of(step, args.steps, args.warmup, device)
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     model.eval()
-    inference_seconds = _seconds(inference_step, args.steps, args.warmup, device)
+    inference_seconds = seconds_of(inference_step, args.steps, args.warmup, device)
+
+    augmenter = StepAugmenter(data, recipe, config.num_classes, device)  # what fit does before each step
+    steps = iter(range(10**9))
+    augment_seconds = seconds_of(lambda: augmenter(images, labels, next(steps)), args.steps, min(args.warmup, 2), device)
+
     # dataset A is generated on the fly: can it keep up with training?
     fractals = FractalDataset(num_classes=100, per_class=10_000, image_size=config.image_size,
                               channels=3 if config.in_channels == 3 else 1)
     starts = iter(range(0, len(fractals), B))  # a new batch of images every call
+    render_steps = max(1, min(args.steps, 5))
 
     def render_step() -> None:
         start = next(starts)
         fractals.render(range(start, start + B), device)
 
-    augment = args.augment if args.augment != "auto" else ("photo-strong" if config.in_channels == 3 else "digits")
-    gpu = get_profile("gpu")  # photo-strong goes with the gpu profile's MixUp and CutMix
-    augment_generator = torch.Generator(device=device).manual_seed(args.seed)
-    mix_rng = np.random.default_rng(args.seed)
-
-    def augment_step() -> None:
-        augmented = augment_batch(images, augment, augment_generator, mean=data.mean, std=data.std)
-        if augment == "photo-strong":
-            mix_batch(augmented, labels, K, mixup=gpu.mixup, cutmix=gpu.cutmix, rng=mix_rng)
-
-    augment_seconds = _seconds(augment_step, args.steps, min(args.warmup, 2), device)
-
-    render_steps = max(1, min(args.steps, 5))
-    render_seconds = _seconds(render_step, render_steps, 1, device)
-
-    name = device_name(device)
-    peak, peak_source = None, None
-    if args.peak_tflops is not None:
-        peak, peak_source = args.peak_tflops, "--peak-tflops"
-    elif device.type == "cuda":
-        peak = peak_tflops(name)
-        peak_source = "table (dense bf16 tensor cores)" if peak is not None else None
+    render_seconds = seconds_of(render_step, render_steps, 1, device)
+    peak, peak_source = peak_of(args, device, device_name(device))
 
     def figures(seconds: float, flops: int) -> dict:
         tflops = flops * args.steps / seconds / 1e12
@@ -288,13 +251,6 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         }
 
     return {
-        "command": shlex.join(["python", "-m", "vitlib.bench", *argv]),
-        "device": device.type,
-        "device_name": name,
-        "torch": torch.__version__,
-        "cpu_threads": torch.get_num_threads(),
-        "git_commit": git_commit(),
-        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "config": {
             "variant": args.variant, "model": dataclasses.asdict(config), "batch_size": B, "steps": args.steps,
             "warmup": args.warmup, "compile": args.compile, "bf16_autocast": device.type == "cuda", "seed": args.seed,
@@ -304,7 +260,8 @@ def _run(args: argparse.Namespace, argv: list[str], config: ViTConfig, device: t
         "peak_source": peak_source,
         "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory},
         "inference": figures(inference_seconds, forward_flops),
-        "augment": {"kind": augment, "images_per_s": B * args.steps / augment_seconds},
+        "augment": {"kind": augmenter.kind, "mixup": recipe.mixup, "cutmix": recipe.cutmix,
+                    "images_per_s": B * args.steps / augment_seconds},
         "fractal_render": {"images_per_s": B * render_steps / render_seconds, "batches": render_steps},
     }
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data import CIFAR10_CLASSES
+from ...data import CIFAR10_CLASSES
 from ..teach import Exercise
 
 __all__ = ["dog40_cat25", "softmax"]

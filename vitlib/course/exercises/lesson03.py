@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import torch
 
-from ..model import create_vit
-from ..patches import extract_patches, unpatchify
-from ..position import sincos_1d
+from ...model import create_vit
+from ...patches import extract_patches, unpatchify
+from ...position import sincos_1d
 from ..teach import Exercise
 
 __all__ = ["interleaved_sincos", "mean_pool_shuffle"]

@@ -1,4 +1,4 @@
-"""How long does training take to reach a test accuracy? ``python -m vitlib.time_to_target``.
+"""How long does training take to reach a test accuracy? ``python -m vitlib.tools.time_to_target``.
 
 Trains a variant from random initialisation with ``vitlib.train.fit``, evaluates after every epoch,
 and records the training time at which the test accuracy first reaches ``--target``. Data: an image
@@ -6,7 +6,7 @@ folder with ``train/`` and ``test/`` subfolders (one subfolder per class in each
 The recipe's defaults are lesson 05's ``gpu`` profile (``vitlib.profile.get_profile("gpu")``), so the
 GPU check of that recipe on CIFAR-10 is::
 
-    python -m vitlib.time_to_target --folder /path/to/cifar10 --target 0.90
+    python -m vitlib.tools.time_to_target --folder /path/to/cifar10 --target 0.90
 
 It writes ``results/time-to-target-<device>.json`` (``--out`` to change) after every evaluation (with
 ``"finished": false`` until the run ends, so a run cut short still leaves its curve): the command, the
@@ -17,21 +17,21 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import shlex
 import sys
 import time
-from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
-from .bench import _write_json, device_name, git_commit
-from .data import load_dataset, load_image_folder
-from .evaluate import evaluate
-from .model import create_vit
-from .augment import AUGMENTATIONS
-from .profile import best_device, get_profile
-from .train import Callback, TrainConfig, fit
+from ..augment import AUGMENTATIONS, resolve_augmentation
+from ..checks import fraction
+from ..data import load_dataset, load_image_folder
+from ..device import best_device
+from ..evaluate import evaluate
+from ..model import create_vit, vit_config
+from ..profile import get_profile
+from ..train import Callback, TrainConfig, fit
+from .record import run_record, write_json
 
 __all__ = ["main", "TimeToTarget"]
 
@@ -52,7 +52,7 @@ class TimeToTarget(Callback):
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m vitlib.time_to_target", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m vitlib.tools.time_to_target", description=__doc__.split("\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--folder", help="a folder with train/ and test/ image folders")
     source.add_argument("--dataset", choices=["digits", "cifar10"], help="a named dataset")
@@ -63,7 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--lr", type=float, default=gpu.lr, help="peak learning rate")
     parser.add_argument("--warmup-epochs", type=float, default=gpu.warmup_epochs)
     parser.add_argument("--augment", choices=["auto", *AUGMENTATIONS], default=gpu.augment,
-                        help="augmentation (auto: photo for colour images, digits for grey ones)")
+                        help="augmentation (auto: as suits the data, vitlib.augment.resolve_augmentation)")
     parser.add_argument("--mixup", type=float, default=gpu.mixup, help="MixUp's alpha (0: off)")
     parser.add_argument("--cutmix", type=float, default=gpu.cutmix, help="CutMix's alpha (0: off)")
     parser.add_argument("--target", type=float, default=0.90, help="test accuracy to reach (default 0.90)")
@@ -80,7 +80,10 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     try:  # check the numbers before spending time on the data
         config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, compile=args.compile,
-                             seed=args.seed, warmup_epochs=args.warmup_epochs, mixup=args.mixup, cutmix=args.cutmix)
+                             seed=args.seed, warmup_epochs=args.warmup_epochs, augment=args.augment,
+                             mixup=args.mixup, cutmix=args.cutmix)
+        fraction(args.target, "--target", inclusive=True)
+        vit_config(args.variant)
     except ValueError as error:
         parser.error(str(error))
     device = torch.device(args.device or best_device())
@@ -94,18 +97,13 @@ def main(argv: list[str] | None = None) -> dict:
     C, H, W = train.image_shape
     torch.manual_seed(args.seed)
     model = create_vit(args.variant, image_size=(H, W), in_channels=C, num_classes=len(train.classes))
-    config.augment = args.augment if args.augment != "auto" else ("photo" if C == 3 else "digits")
     out = Path(args.out or f"results/time-to-target-{device.type}.json")
     result = {
-        "command": shlex.join(["python", "-m", "vitlib.time_to_target", *argv]),
-        "device": device.type,
-        "device_name": device_name(device),
-        "torch": torch.__version__,
-        "git_commit": git_commit(),
-        "time_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        **run_record("vitlib.tools.time_to_target", argv, device),
         "variant": args.variant,
         "model": dataclasses.asdict(model.config),
         "train_config": dataclasses.asdict(config),
+        "augmentation": resolve_augmentation(config.augment, train),
         "train_images": len(train),
         "test_images": len(test),
         "data_load_seconds": load_seconds,
@@ -115,14 +113,14 @@ def main(argv: list[str] | None = None) -> dict:
 
     def report(history) -> None:  # after every evaluation: a run cut short still leaves its curve
         result.update(reached=clock.reached, train_seconds=history.last("seconds"), history=history.records)
-        _write_json(out, result)
+        write_json(out, result)
 
     clock = TimeToTarget(args.target, report)
     history = fit(model, train, test, config, device=device, callbacks=[clock])
     final = evaluate(model, test, device=device)
     report(history)
     result.update(finished=True, final_test_accuracy=final.accuracy)
-    _write_json(out, result)
+    write_json(out, result)
     reached = (f"reached {args.target:.0%} after {clock.reached['seconds']:.0f} s (epoch {clock.reached['epoch']:g})"
                if clock.reached else f"did not reach {args.target:.0%}")
     print(f"{args.variant} on {result['device_name']}: final test accuracy {final.accuracy:.2%} after "

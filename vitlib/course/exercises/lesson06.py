@@ -10,9 +10,9 @@ import numbers
 
 import torch
 
-from ..model import ViT, ViTConfig, vit_config
+from ...model import ViT, ViTConfig, vit_config
 from ..teach import Exercise
-from ..transfer import count_trainable, prepare_for_task
+from ...transfer import count_trainable, prepare_for_task
 
 __all__ = ["probe_parameters", "position_entries"]
 
@@ -66,7 +66,7 @@ def _entries(image_size: int, patch_size: int, stride: int) -> int:
                        dim=8, depth=1, heads=1, num_classes=2)
     with torch.random.fork_rng():  # leave the learner's random state alone
         model = ViT(config)
-    return model.pos_embed.weight.shape[1]  # (1, entries, D)
+    return model.pos_embed.shape[1]  # (1, entries, D)
 
 
 def _check_position_entries(answer):

@@ -1,11 +1,18 @@
-"""Live figures in a notebook while ``fit`` trains: redrawn in place, one output that updates."""
+"""Live figures in a notebook while ``fit`` trains: redrawn in place, one output that updates.
+
+Pass them to ``vitlib.train.fit(..., callbacks=[LivePlot(), LiveAttention(test)])``.
+"""
 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import torch
+from IPython import get_ipython
+from IPython.display import display
 
-from .evaluate import plot_history
-from .train import Callback
+from ..recording import record_attention
+from ..train import Callback
+from .plot import cls_attention, draw_attention_overlay, plot_history
 
 __all__ = ["LivePlot", "LiveAttention"]
 
@@ -31,7 +38,7 @@ class LivePlot(Callback):
         plot_history(history, self.axes)
         self.figure.suptitle(f"step {state['step']} of {state['total_steps']}")
         self.redraws += 1
-        _show(self)
+        show_in_place(self)
 
 
 class LiveAttention(Callback):
@@ -49,40 +56,30 @@ class LiveAttention(Callback):
         self.handle, self.figure, self.redraws = None, None, 0
 
     def on_evaluate(self, state: dict) -> None:
-        import torch
-
-        from .plot import cls_attention, draw_attention_overlay
-
         model = state["model"]
         images, labels = self.dataset.batch(torch.tensor(self.indices))
         was_training = model.training
         model.eval()
-        with torch.no_grad():
+        with torch.no_grad(), record_attention(model) as record:
             logits = model(images.to(next(model.parameters()).device))
-            _, attentions = model.encode(images.to(next(model.parameters()).device), return_attention=True)
         model.train(was_training)
-        maps = cls_attention(attentions[self.layer].float().cpu(), model.config.grid)  # (B, n_h, n_w)
+        maps = cls_attention(record[self.layer].float().cpu(), model.config.grid)  # (B, n_h, n_w)
         shown = self.dataset.denormalise(images.cpu())
         if self.figure is None:
             self.figure, self.axes = plt.subplots(1, len(self.indices), figsize=(1.9 * len(self.indices), 2.3))
             plt.close(self.figure)
+        classes = self.dataset.classes
         for ax, image, weights, label, pred in zip(self.axes, shown, maps, labels.tolist(), logits.argmax(-1).tolist()):
             ax.clear()
-            classes = self.dataset.classes
             draw_attention_overlay(image, weights, ax=ax, title=f"{classes[label]} → {classes[pred]}")
         self.figure.suptitle(f"where c0 looks (last layer), step {state['step']}", fontsize=9)
         self.redraws += 1
-        _show(self)
+        show_in_place(self)
 
 
-def _show(callback) -> None:
+def show_in_place(callback) -> None:
     """Show ``callback.figure`` in its output area, or update it in place (only inside IPython)."""
-    try:
-        from IPython import get_ipython
-        from IPython.display import display
-    except ImportError:
-        return
-    if get_ipython() is None:
+    if get_ipython() is None:  # a script or a test: nothing to show
         return
     if callback.handle is None:
         callback.handle = display(callback.figure, display_id=True)

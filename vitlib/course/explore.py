@@ -11,11 +11,12 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
+from IPython.display import display
 import torch
 from matplotlib.figure import Figure
 
+from ..patches import grid_shape
 from . import plot
-from .patches import grid_shape
 
 __all__ = ["PatchExplorer", "PositionSimilarityExplorer"]
 
@@ -30,8 +31,6 @@ class _Explorer:
     widget: widgets.Widget
 
     def _ipython_display_(self):
-        from IPython.display import display
-
         display(self.widget)
 
 

@@ -13,8 +13,8 @@ import torch
 from einops import rearrange
 from torch import nn
 
-from ..embedding import PatchEmbedding
-from ..patches import patchify as vitlib_patchify
+from ...embedding import PatchEmbedding
+from ...patches import patchify as vitlib_patchify
 from ..teach import Exercise
 
 __all__ = ["embed_params", "patchify", "from_conv"]

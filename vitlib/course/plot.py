@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
-from ._checks import as_pair
-from .images import to_numpy_image
-from .patches import coverage, extract_patches, grid_shape
+from ..checks import pair
+from ..evaluate import EvalResult
+from ..patches import coverage, extract_patches, grid_shape
+from .photos import to_numpy_image
 
 __all__ = [
     "draw_patch_grid",
@@ -23,6 +24,9 @@ __all__ = [
     "plot_position_similarity_grid",
     "cls_attention",
     "draw_attention_overlay",
+    "plot_confusion_matrix",
+    "plot_mistakes",
+    "plot_history",
 ]
 
 MAX_OUTLINES = 256  # draw every patch outline up to this many patches, else the first row and column
@@ -44,8 +48,8 @@ def draw_patch_grid(image: torch.Tensor, patch_size, stride=None, ax=None):
     """
     ax = _new_axes(ax)
     H, W = image.shape[-2:]
-    p_h, p_w = as_pair(patch_size, "patch_size")
-    s_h, s_w = as_pair((p_h, p_w) if stride is None else stride, "stride")
+    p_h, p_w = pair(patch_size, "patch_size")
+    s_h, s_w = pair((p_h, p_w) if stride is None else stride, "stride")
     n_h, n_w = grid_shape((H, W), (p_h, p_w), (s_h, s_w))
     ax.imshow(to_numpy_image(image), cmap="gray" if image.shape[0] == 1 else None)
     uncovered = (coverage((H, W), (p_h, p_w), (s_h, s_w)) == 0).numpy()
@@ -120,7 +124,7 @@ def position_similarity(table: torch.Tensor) -> torch.Tensor:
 def draw_similarity_map(table: torch.Tensor, grid, index: int, ax=None, colorbar: bool = False):
     """How similar patch ``index``'s position embedding is to every other patch's, laid out on the grid."""
     ax = _new_axes(ax, figsize=(3.5, 3.5))
-    n_h, n_w = as_pair(grid, "grid")
+    n_h, n_w = pair(grid, "grid")
     if not 0 <= index < n_h * n_w:
         raise ValueError(f"index must be in 0..{n_h * n_w - 1} for a {n_h}x{n_w} grid, got {index}")
     sims = position_similarity(table)[index].reshape(n_h, n_w).numpy()
@@ -136,7 +140,7 @@ def draw_similarity_map(table: torch.Tensor, grid, index: int, ax=None, colorbar
 def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", max_side: int = 14):
     """The ViT paper's Figure 7 (centre): one small similarity map per patch position, arranged by
     position. Large grids are subsampled to at most ``max_side`` maps per side."""
-    n_h, n_w = as_pair(grid, "grid")
+    n_h, n_w = pair(grid, "grid")
     rows = np.unique(np.linspace(0, n_h - 1, min(n_h, max_side)).round().astype(int))
     cols = np.unique(np.linspace(0, n_w - 1, min(n_w, max_side)).round().astype(int))
     sims = position_similarity(table).reshape(n_h * n_w, n_h, n_w).numpy()
@@ -155,7 +159,7 @@ def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", ma
 def cls_attention(attention: torch.Tensor, grid) -> torch.Tensor:
     """How much the CLS token attends to each patch, averaged over heads: ``(B, h, 1 + N, 1 + N)`` ->
     ``(B, n_h, n_w)``, each map summing to at most 1 (the rest goes to CLS itself)."""
-    n_h, n_w = as_pair(grid, "grid")
+    n_h, n_w = pair(grid, "grid")
     return attention[:, :, 0, 1:].mean(dim=1).reshape(-1, n_h, n_w)
 
 
@@ -170,3 +174,68 @@ def draw_attention_overlay(image: torch.Tensor, weights: torch.Tensor, ax=None, 
     ax.set_title(title, fontsize=8)
     ax.axis("off")
     return ax
+
+
+def plot_confusion_matrix(result: EvalResult, classes, ax=None, normalise: bool = True):
+    """The confusion matrix as an image: row = true class, column = predicted class."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.5, 5))
+    matrix = result.confusion.float()
+    if normalise:
+        matrix = matrix / matrix.sum(1, keepdim=True).clamp(min=1)
+    ax.imshow(matrix.numpy(), cmap="Blues", vmin=0, vmax=matrix.max().item() or 1)
+    K = len(classes)
+    for i in range(K):
+        for j in range(K):
+            count = int(result.confusion[i, j])
+            if count and K <= 20:
+                ax.text(j, i, str(count), ha="center", va="center", fontsize=7,
+                        color="white" if matrix[i, j] > 0.5 * matrix.max() else "black")
+    ax.set_xticks(range(K), classes, rotation=90 if max(len(c) for c in classes) > 2 else 0)
+    ax.set_yticks(range(K), classes)
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.set_title(f"confusion matrix (accuracy {result.accuracy:.1%})")
+    return ax
+
+
+def plot_mistakes(dataset, result: EvalResult, classes=None, n: int = 16, columns: int = 8):
+    """A grid of the most confident wrong predictions: each image with 'true -> predicted (confidence)'."""
+    classes = classes or getattr(dataset, "classes", [str(k) for k in range(int(result.labels.max()) + 1)])
+    wrong = result.mistakes[:n].tolist()
+    rows = max(1, -(-len(wrong) // columns))
+    fig, axes = plt.subplots(rows, columns, figsize=(1.5 * columns, 2.1 * rows), squeeze=False)
+    for ax in axes.flat:
+        ax.axis("off")
+    for ax, index in zip(axes.flat, wrong):
+        image, _ = dataset[index]
+        if hasattr(dataset, "denormalise"):
+            image = dataset.denormalise(image[None].cpu())[0]
+        image = image.cpu().numpy()
+        ax.imshow(image[0] if image.shape[0] == 1 else image.transpose(1, 2, 0), cmap="gray" if image.shape[0] == 1 else None)
+        ax.set_title(f"{classes[int(result.labels[index])]} → {classes[int(result.predictions[index])]}\n"
+                     f"({result.confidence[index]:.0%})", fontsize=8)
+    fig.suptitle(f"{len(result.mistakes)} mistakes of {len(result.labels)}; the most confident {len(wrong)}: true → predicted")
+    fig.tight_layout()
+    return fig
+
+
+def plot_history(history, axes=None):
+    """Loss and accuracy curves of a ``History`` (train and validation) against epochs."""
+    if axes is None:
+        _, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+    epochs = history["epoch"]
+    axes[0].plot(epochs, history["train_loss"], marker="o", ms=3, label="train (with label smoothing)")
+    if any(v is not None for v in history["val_loss"]):
+        axes[0].plot(epochs, history["val_loss"], marker="o", ms=3, label="held-out data")
+    axes[0].set_xlabel("epoch")
+    axes[0].set_ylabel("loss")
+    axes[1].plot(epochs, history["train_acc"], marker="o", ms=3, label="train (augmented)")
+    if any(v is not None for v in history["val_acc"]):
+        axes[1].plot(epochs, history["val_acc"], marker="o", ms=3, label="held-out data")
+    axes[1].set_xlabel("epoch")
+    axes[1].set_ylabel("accuracy")
+    for ax in axes:
+        ax.grid(alpha=0.3)
+        ax.legend()
+    return axes

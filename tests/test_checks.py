@@ -1,0 +1,50 @@
+import math
+
+import pytest
+import torch
+
+from vitlib import checks
+
+
+@pytest.mark.parametrize("check, good, bad, message", [
+    (checks.positive_int, [1, 7], [0, -1, 2.0, True, "3", None], "x must be a positive int, got"),
+    (checks.non_negative_int, [0, 3], [-1, 1.5, False], "x must be an int >= 0, got"),
+    (checks.positive_number, [1, 0.5], [0, -2, True, math.inf, math.nan, "1"], "x must be a number > 0, got"),
+    (checks.non_negative_number, [0, 0.0, 2], [-0.1, False, math.nan], "x must be a number >= 0, got"),
+    (checks.fraction, [0, 0.5, 0.99], [1, 1.0, -0.1, True], r"x must be a number in \[0, 1\), got"),
+])
+def test_number_checks_accept_the_valid_and_name_the_invalid(check, good, bad, message):
+    for value in good:
+        assert check(value, "x") == value
+    for value in bad:
+        with pytest.raises(ValueError, match=message) as info:
+            check(value, "x")
+        assert str(info.value).endswith(repr(value))
+
+
+def test_a_probability_may_be_one():
+    assert checks.fraction(1.0, "p", inclusive=True) == 1.0
+    with pytest.raises(ValueError, match=r"p must be a number in \[0, 1\], got 1.5"):
+        checks.fraction(1.5, "p", inclusive=True)
+
+
+def test_choice_and_pair():
+    assert checks.choice("b", "letter", ("a", "b")) == "b"
+    with pytest.raises(ValueError, match="letter must be one of 'a', 'b'; got 'c'"):
+        checks.choice("c", "letter", ("a", "b"))
+    with pytest.raises(ValueError, match="channels must be one of 1, 3; got True"):
+        checks.choice(True, "channels", (1, 3))  # True == 1, but is not a channel count
+    assert checks.pair(4, "p") == (4, 4) and checks.pair((2, 3), "p") == (2, 3) and checks.pair([2, 3], "p") == (2, 3)
+    for bad in (0, (2, 0), (True, 2), (2.0, 2), "22", (1, 2, 3), None):
+        with pytest.raises(ValueError, match=r"p must be a positive int or an \(h, w\) pair of positive ints, got"):
+            checks.pair(bad, "p")
+
+
+def test_images_tensor_says_what_is_wrong():
+    assert checks.images_tensor(torch.zeros(1, 3, 4, 4), channels=3, size=(4, 4)).shape == (1, 3, 4, 4)
+    with pytest.raises(TypeError, match="images must be a torch.Tensor of shape \\(B, C, H, W\\), got list"):
+        checks.images_tensor([1, 2])
+    with pytest.raises(ValueError, match=r"got a tensor of shape \(3, 4, 4\)"):
+        checks.images_tensor(torch.zeros(3, 4, 4))
+    with pytest.raises(ValueError, match=r"images are \(5, 4\) pixels but the model was built for image_size=\(4, 4\)"):
+        checks.images_tensor(torch.zeros(1, 3, 5, 4), size=(4, 4))

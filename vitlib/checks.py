@@ -1,0 +1,123 @@
+"""Argument checks used everywhere in vitlib, so every bad input gets the same kind of message.
+
+Each check returns the value it accepted and raises otherwise, with a message that names the argument,
+the value it got and what would be valid: ``ValueError("stride must be a positive int, got 0")``.
+A ``bool`` is never taken for a number (``True`` is not a batch size of 1).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Real
+
+import torch
+
+__all__ = [
+    "positive_int",
+    "non_negative_int",
+    "positive_number",
+    "non_negative_number",
+    "fraction",
+    "choice",
+    "pair",
+    "instance",
+    "images_tensor",
+]
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def positive_int(value, name: str) -> int:
+    """``value`` if it is an int >= 1."""
+    if not _is_int(value) or value < 1:
+        raise ValueError(f"{name} must be a positive int, got {value!r}")
+    return value
+
+
+def non_negative_int(value, name: str) -> int:
+    """``value`` if it is an int >= 0."""
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{name} must be an int >= 0, got {value!r}")
+    return value
+
+
+def positive_number(value, name: str) -> float:
+    """``value`` if it is a finite number > 0."""
+    if not _is_number(value) or value <= 0:
+        raise ValueError(f"{name} must be a number > 0, got {value!r}")
+    return value
+
+
+def non_negative_number(value, name: str) -> float:
+    """``value`` if it is a finite number >= 0."""
+    if not _is_number(value) or value < 0:
+        raise ValueError(f"{name} must be a number >= 0, got {value!r}")
+    return value
+
+
+def fraction(value, name: str, *, inclusive: bool = False) -> float:
+    """``value`` if it is a number in [0, 1) (a dropout rate, label smoothing), or [0, 1] with ``inclusive``
+    (a probability)."""
+    high_ok = value <= 1 if inclusive else value < 1
+    if not _is_number(value) or value < 0 or not high_ok:
+        raise ValueError(f"{name} must be a number in [0, {'1]' if inclusive else '1)'}, got {value!r}")
+    return value
+
+
+def choice(value, name: str, choices) -> str:
+    """``value`` if it is one of ``choices``."""
+    choices = tuple(choices)
+    if isinstance(value, bool) or value not in choices:
+        valid = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {valid}; got {value!r}")
+    return value
+
+
+def pair(value, name: str) -> tuple[int, int]:
+    """``value`` as an ``(h, w)`` pair of positive ints; an int means the same on both sides."""
+    if _is_int(value):
+        result = (value, value)
+    elif isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 2 and all(map(_is_int, value)):
+        result = tuple(value)
+    else:
+        raise ValueError(f"{name} must be a positive int or an (h, w) pair of positive ints, got {value!r}")
+    if min(result) < 1:
+        raise ValueError(f"{name} must be a positive int or an (h, w) pair of positive ints, got {value!r}")
+    return result  # type: ignore[return-value]
+
+
+def instance(value, name: str, kind: type):
+    """``value`` if it is an instance of ``kind``."""
+    if not isinstance(value, kind):
+        raise TypeError(f"{name} must be a {kind.__name__}, got {type(value).__name__}")
+    return value
+
+
+def images_tensor(images, name: str = "images", *, channels: int | None = None, size=None,
+                  owner: str = "the model") -> torch.Tensor:
+    """``images`` if it is a tensor ``(B, C, H, W)``, with ``C == channels`` and ``(H, W) == size`` when given
+    (``owner`` says who expects them, for the message)."""
+    if not isinstance(images, torch.Tensor):
+        raise TypeError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
+    if images.ndim != 4:
+        raise ValueError(f"{name} must have shape (B, C, H, W), got a tensor of shape {tuple(images.shape)}")
+    if channels is not None and images.shape[1] != channels:
+        raise ValueError(
+            f"{name} have {images.shape[1]} channels but {owner} was built for in_channels={channels}; convert "
+            f"them (grey -> RGB with images.expand(-1, 3, -1, -1)) or build it with in_channels={images.shape[1]}"
+        )
+    if size is not None and tuple(images.shape[-2:]) != tuple(size):
+        got = tuple(images.shape[-2:])
+        raise ValueError(
+            f"{name} are {got} pixels but {owner} was built for image_size={tuple(size)}; resize them "
+            f"(F.interpolate(images, size={tuple(size)})) or call model.set_image_size({got}) to resample "
+            "the position embedding"
+        )
+    return images

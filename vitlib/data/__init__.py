@@ -1,0 +1,51 @@
+"""Datasets for training: bundled digits, CIFAR-10, your own image folders, and a procedural dataset A.
+
+All are ordinary ``torch.utils.data.Dataset`` s that return ``(image, label)`` with ``image`` a float
+tensor ``(C, H, W)`` normalised with the dataset's mean and std. :class:`TensorImageDataset` keeps
+every image in one uint8 tensor, so ``.to("cuda")`` puts a whole dataset in GPU memory and the trainer
+then cuts batches and augments them there, without waiting on the CPU.
+
+One module per source: ``tensor`` (the dataset class), ``digits``, ``cifar`` (with ``download``),
+``folder``, ``fractals``; ``paths`` says where data and downloads are kept.
+"""
+
+from __future__ import annotations
+
+from ..checks import choice
+from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar10_archive
+from .digits import DIGIT_CLASSES, load_digits
+from .folder import load_image_folder
+from .fractals import FractalDataset
+from .paths import CACHE_DIR, DATA_DIR
+from .tensor import TensorImageDataset
+
+__all__ = [
+    "TensorImageDataset",
+    "load_dataset",
+    "load_digits",
+    "load_cifar10",
+    "read_cifar10_archive",
+    "load_image_folder",
+    "FractalDataset",
+    "CACHE_DIR",
+    "DATA_DIR",
+    "DIGIT_CLASSES",
+    "CIFAR10_CLASSES",
+]
+
+LOADERS = {"digits": load_digits, "cifar10": load_cifar10}
+
+
+def load_dataset(name: str, split: str = "train", limit: int | None = None, seed: int = 0) -> TensorImageDataset:
+    """A named dataset: ``"digits"`` (bundled) or ``"cifar10"`` (downloaded once, then cached).
+
+    Args:
+        name: ``"digits"`` or ``"cifar10"``.
+        split: ``"train"`` or ``"test"``.
+        limit: keep at most this many items, the same number from every class (drawn with ``seed``).
+    """
+    choice(name, "name", LOADERS)
+    dataset = LOADERS[name](split)
+    if limit is not None and limit < len(dataset):
+        dataset = dataset.stratified_subset(max(1, limit // len(dataset.classes)), seed=seed)
+    return dataset

@@ -1,1 +1,0 @@
-"""Exercise checks, one module per lesson (``from vitlib.exercises import lesson01``)."""

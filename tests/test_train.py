@@ -7,6 +7,7 @@ from torch import nn
 
 from vitlib.checkpoint import load_checkpoint
 from vitlib.data import TensorImageDataset
+from vitlib import train
 from vitlib.evaluate import evaluate
 from vitlib.train import Callback, RunningMeter, StepAugmenter, TrainConfig, fit, train_step
 
@@ -200,3 +201,27 @@ def test_bad_train_config(field, value, message):
         TrainConfig(**{field: value})
     with pytest.raises(TypeError, match="config must be a TrainConfig, got dict"):
         fit(None, None, config={"epochs": 1})
+
+
+class StepLosses(Callback):
+    def __init__(self):
+        self.losses = []
+
+    def on_step_end(self, state):
+        self.losses.append(state["loss"].item())
+
+
+def test_each_record_sums_up_the_steps_since_the_last_one(tiny_model, toy_task, monkeypatch):
+    # 64 items in batches of 16: 4 steps an epoch; each record is the mean over its own 4 steps
+    ticks = iter(range(1000))
+    monkeypatch.setattr(train.time, "perf_counter", lambda: float(next(ticks)))  # a clock that ticks once a call
+    steps = StepLosses()
+    history = fit(tiny_model(), toy_task(64), config=TrainConfig(epochs=3, batch_size=16, augment="none"),
+                  callbacks=[steps], progress=False)
+    assert len(steps.losses) == 12
+    for k, record in enumerate(history.records):
+        assert record["train_loss"] == pytest.approx(sum(steps.losses[4 * k : 4 * k + 4]) / 4, rel=1e-5)
+        assert 0.0 <= record["train_acc"] <= 1.0 and record["val_acc"] is None
+    # the clock is read when training starts, at each record, and when training resumes after it: one tick
+    # of training between them, so the training time so far is 1, 2, 3 (evaluation not counted)
+    assert history["seconds"] == [1.0, 2.0, 3.0]

@@ -19,6 +19,7 @@ another one of the batch and returns soft targets with the same proportions.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -28,7 +29,8 @@ from .checks import choice, fraction, non_negative_number
 
 __all__ = [
     "AUGMENTATIONS", "OPERATIONS", "GEOMETRIC", "PIXEL_OPERATIONS",
-    "resolve_augmentation", "augment_batch", "apply_operation", "random_erase", "mix_batch",
+    "resolve_augmentation", "augment_batch", "Warp", "draw_warp", "draw_operations", "apply_warp",
+    "apply_pixel_operations", "apply_operation", "random_erase", "mix_batch",
 ]
 
 AUGMENTATIONS = ("photo", "photo-strong", "digits", "none")
@@ -162,6 +164,93 @@ def random_erase(images: torch.Tensor, probability: float, generator: torch.Gene
     return torch.where(inside[:, None], noise, images)
 
 
+@dataclass
+class Warp:
+    """One affine warp per image (each field ``(B,)``): shifts in pixels, rotation in radians, scale, shears,
+    a horizontal mirror, and how the border is filled."""
+
+    shift_x: torch.Tensor
+    shift_y: torch.Tensor
+    angle: torch.Tensor
+    scale: torch.Tensor
+    shear_x: torch.Tensor
+    shear_y: torch.Tensor
+    flip: torch.Tensor  # bool
+    padding: str  # grid_sample's padding_mode
+
+
+def draw_warp(kind: str, shape, generator: torch.Generator | None, device) -> Warp:
+    """The warp of each image: for ``"photo"`` and ``"photo-strong"`` a whole-pixel shift of up to 1/8 of each
+    side (the classic 4-pixel pad-and-crop at 32x32, reflected borders) and a mirror half the time; for
+    ``"digits"`` small shifts, rotations and scaling, never a mirror."""
+    B, _, H, W = shape
+
+    def uniform(low, high):
+        return torch.rand(B, generator=generator, device=device) * (high - low) + low
+
+    zeros = torch.zeros(B, device=device)
+    if kind in ("photo", "photo-strong"):
+        shift_y = torch.randint(-(H // 8), H // 8 + 1, (B,), generator=generator, device=device).float()
+        shift_x = torch.randint(-(W // 8), W // 8 + 1, (B,), generator=generator, device=device).float()
+        flip = torch.rand(B, generator=generator, device=device) < 0.5
+        return Warp(shift_x, shift_y, zeros, torch.ones(B, device=device), zeros, zeros, flip, "reflection")
+    shift_y = uniform(-2.0, 2.0) * H / 28
+    shift_x = uniform(-2.0, 2.0) * W / 28
+    angle = uniform(-10.0, 10.0) * math.pi / 180
+    scale = uniform(0.9, 1.1)
+    return Warp(shift_x, shift_y, angle, scale, zeros, zeros, torch.zeros(B, dtype=torch.bool, device=device), "border")
+
+
+def draw_operations(warp: Warp, shape, generator: torch.Generator | None, device) -> tuple[torch.Tensor, torch.Tensor]:
+    """``"photo-strong"``'s draw: one operation of :data:`OPERATIONS` per image (its index ``(B,)``) and a signed
+    strength in [-1, 1] ``(B,)``; the geometric operations are folded into ``warp`` here."""
+    B, _, H, W = shape
+    chosen = torch.randint(0, len(OPERATIONS), (B,), generator=generator, device=device)
+    strength = torch.rand(B, generator=generator, device=device)
+    sign = torch.where(torch.rand(B, generator=generator, device=device) < 0.5, -1.0, 1.0)
+    signed = strength * sign
+    is_ = {name: chosen == i for i, name in enumerate(OPERATIONS)}
+    warp.angle = torch.where(is_["rotate"], signed * OPERATIONS["rotate"] * math.pi / 180, warp.angle)
+    warp.shear_x = torch.where(is_["shear_x"], signed * OPERATIONS["shear_x"], warp.shear_x)
+    warp.shear_y = torch.where(is_["shear_y"], signed * OPERATIONS["shear_y"], warp.shear_y)
+    warp.shift_x = warp.shift_x + torch.where(is_["translate_x"], signed * OPERATIONS["translate_x"] * W, 0.0)
+    warp.shift_y = warp.shift_y + torch.where(is_["translate_y"], signed * OPERATIONS["translate_y"] * H, 0.0)
+    return chosen, signed
+
+
+def apply_warp(images: torch.Tensor, warp: Warp) -> torch.Tensor:
+    """``(B, C, H, W)`` -> each image warped (bilinear), in one ``grid_sample``."""
+    H, W = images.shape[-2:]
+    cos, sin = torch.cos(warp.angle) / warp.scale, torch.sin(warp.angle) / warp.scale
+    sign_x = 1.0 - 2.0 * warp.flip.float()  # -1 mirrors the x axis
+    # output -> input coordinates: rotation (and scale) after a shear, in grid_sample's [-1, 1] coordinates
+    a, b = cos + (-sin) * warp.shear_y, cos * warp.shear_x - sin
+    c, d = sin + cos * warp.shear_y, sin * warp.shear_x + cos
+    theta = torch.stack(
+        [
+            torch.stack([a * sign_x, b, -2 * warp.shift_x / W], dim=1),
+            torch.stack([c * sign_x, d, -2 * warp.shift_y / H], dim=1),
+        ],
+        dim=1,
+    )  # (B, 2, 3)
+    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
+    return F.grid_sample(images, grid, mode="bilinear", padding_mode=warp.padding, align_corners=False)
+
+
+def apply_pixel_operations(images: torch.Tensor, chosen: torch.Tensor, signed: torch.Tensor, mean=None,
+                           std=None) -> torch.Tensor:
+    """Normalised ``(B, C, H, W)`` -> each image through its chosen pixel operation (index into
+    :data:`OPERATIONS`, geometric ones skipped) with its signed strength, on [0, 1] values, normalised back."""
+    mean_t = torch.as_tensor(0.0 if mean is None else mean, device=images.device, dtype=images.dtype).reshape(1, -1, 1, 1)
+    std_t = torch.as_tensor(1.0 if std is None else std, device=images.device, dtype=images.dtype).reshape(1, -1, 1, 1)
+    pixels = (images * std_t + mean_t).clamp(0, 1)  # (B, C, H, W) in [0, 1]
+    for i, name in enumerate(OPERATIONS):
+        if name not in PIXEL_OPERATIONS or name == "identity":
+            continue
+        pixels = torch.where(_per_image(chosen == i), apply_operation(pixels, name, signed), pixels)
+    return (pixels - mean_t) / std_t
+
+
 def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | None = None,
                   mean=None, std=None) -> torch.Tensor:
     """images: ``(B, C, H, W)`` float -> augmented ``(B, C, H, W)``; one random draw per image from ``generator``.
@@ -172,64 +261,11 @@ def augment_batch(images: torch.Tensor, kind: str, generator: torch.Generator | 
     choice(kind, "kind", AUGMENTATIONS)
     if kind == "none" or len(images) == 0:
         return images
-    B, C, H, W = images.shape
-    device = images.device
-
-    def uniform(low, high):
-        return torch.rand(B, generator=generator, device=device) * (high - low) + low
-
-    shear_x = shear_y = torch.zeros(B, device=device)
-    if kind in ("photo", "photo-strong"):
-        # whole-pixel shifts of up to H/8, W/8 (the classic 4-pixel pad-and-crop at 32x32)
-        shift_y = torch.randint(-(H // 8), H // 8 + 1, (B,), generator=generator, device=device).float()
-        shift_x = torch.randint(-(W // 8), W // 8 + 1, (B,), generator=generator, device=device).float()
-        flip = torch.rand(B, generator=generator, device=device) < 0.5
-        angle, scale = torch.zeros(B, device=device), torch.ones(B, device=device)
-        padding = "reflection"
-    else:
-        shift_y = uniform(-2.0, 2.0) * H / 28
-        shift_x = uniform(-2.0, 2.0) * W / 28
-        angle = uniform(-10.0, 10.0) * math.pi / 180
-        scale = uniform(0.9, 1.1)
-        flip = torch.zeros(B, dtype=torch.bool, device=device)
-        padding = "border"
-    if kind == "photo-strong":
-        names = list(OPERATIONS)
-        chosen = torch.randint(0, len(names), (B,), generator=generator, device=device)  # one operation per image
-        strength = uniform(0.0, 1.0)
-        sign = torch.where(torch.rand(B, generator=generator, device=device) < 0.5, -1.0, 1.0)
-        signed = strength * sign
-        is_ = {name: chosen == i for i, name in enumerate(names)}
-        angle = torch.where(is_["rotate"], signed * OPERATIONS["rotate"] * math.pi / 180, angle)
-        shear_x = torch.where(is_["shear_x"], signed * OPERATIONS["shear_x"], shear_x)
-        shear_y = torch.where(is_["shear_y"], signed * OPERATIONS["shear_y"], shear_y)
-        shift_x = shift_x + torch.where(is_["translate_x"], signed * OPERATIONS["translate_x"] * W, 0.0)
-        shift_y = shift_y + torch.where(is_["translate_y"], signed * OPERATIONS["translate_y"] * H, 0.0)
-    cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
-    sign_x = 1.0 - 2.0 * flip.float()  # -1 mirrors the x axis
-    # output -> input coordinates: rotation (and scale) after a shear, in grid_sample's [-1, 1] coordinates
-    a, b = cos + (-sin) * shear_y, cos * shear_x - sin
-    c, d = sin + cos * shear_y, sin * shear_x + cos
-    theta = torch.stack(
-        [
-            torch.stack([a * sign_x, b, -2 * shift_x / W], dim=1),
-            torch.stack([c * sign_x, d, -2 * shift_y / H], dim=1),
-        ],
-        dim=1,
-    )  # (B, 2, 3)
-    grid = F.affine_grid(theta.to(images.dtype), list(images.shape), align_corners=False)
-    out = F.grid_sample(images, grid, mode="bilinear", padding_mode=padding, align_corners=False)
+    warp = draw_warp(kind, images.shape, generator, images.device)
     if kind != "photo-strong":
-        return out
-    mean_t = torch.as_tensor(0.0 if mean is None else mean, device=device, dtype=out.dtype).reshape(1, -1, 1, 1)
-    std_t = torch.as_tensor(1.0 if std is None else std, device=device, dtype=out.dtype).reshape(1, -1, 1, 1)
-    pixels = (out * std_t + mean_t).clamp(0, 1)  # (B, C, H, W) in [0, 1]
-    for i, name in enumerate(names):
-        if name not in PIXEL_OPERATIONS or name == "identity":
-            continue
-        mask = chosen == i
-        pixels = torch.where(_per_image(mask), apply_operation(pixels, name, signed), pixels)
-    out = (pixels - mean_t) / std_t
+        return apply_warp(images, warp)
+    chosen, signed = draw_operations(warp, images.shape, generator, images.device)
+    out = apply_pixel_operations(apply_warp(images, warp), chosen, signed, mean, std)
     return random_erase(out, 0.25, generator)
 
 

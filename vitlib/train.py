@@ -33,7 +33,8 @@ from .optim import make_optimizer
 from .schedule import Schedule
 
 __all__ = [
-    "TrainConfig", "History", "Callback", "fit", "train_step", "StepAugmenter", "RunningMeter", "step_batches",
+    "TrainConfig", "History", "Callback", "fit", "train_step", "StepAugmenter", "RunningMeter", "TrainingClock",
+    "step_batches",
 ]
 
 
@@ -171,6 +172,22 @@ class RunningMeter:
         return self.correct.item() / max(1, self.seen)
 
 
+class TrainingClock:
+    """Seconds spent training: paused for evaluations, callbacks and checkpoints; ``already`` carries the time of
+    a resumed run's earlier part."""
+
+    def __init__(self, already: float = 0.0):
+        self.total, self.started = already, time.perf_counter()
+
+    def pause(self) -> float:
+        """Stop counting; return the training seconds so far."""
+        self.total += time.perf_counter() - self.started
+        return self.total
+
+    def resume(self) -> None:
+        self.started = time.perf_counter()
+
+
 def step_batches(schedule: Schedule, num_items: int, batch_size: int, seed: int, start: int = 0, device=None):
     """Yield ``(step, indices)`` from step ``start`` to the end of the run: each epoch's own order
     (``vitlib.loader.epoch_batches``), taken up where step ``start`` falls within its epoch."""
@@ -260,7 +277,7 @@ def fit(
                             train_config=dataclasses.asdict(config))
 
     bar = tqdm(total=schedule.total_steps, initial=step, desc="training", unit="step", disable=not progress)
-    started = time.perf_counter()
+    clock = TrainingClock(history.last("seconds") or 0.0)
     model.train()
     for step, indices in step_batches(schedule, len(train_data), config.batch_size, config.seed, step,
                                       loader.index_device):
@@ -279,8 +296,7 @@ def fit(
         for callback in callbacks:
             callback.on_step_end(state)
         if schedule.evaluates_after(done):
-            seconds = (history.last("seconds") or 0.0) + time.perf_counter() - started
-            history.records.append(evaluation_record(model, val_data, optimizer, meter, schedule, done, seconds,
+            history.records.append(evaluation_record(model, val_data, optimizer, meter, schedule, done, clock.pause(),
                                                      config.batch_size, device))
             bar.set_postfix({k: f"{history.last(k):.3f}" for k in ("train_loss", "train_acc", "val_acc")
                              if history.last(k) is not None})
@@ -289,7 +305,7 @@ def fit(
                 callback.on_evaluate(state)
             if config.checkpoint_every == 0:
                 save(done)
-            started = time.perf_counter()
+            clock.resume()
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             save(done)
     bar.close()

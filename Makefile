@@ -36,10 +36,12 @@ test: install
 unit: install
 	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests -m "not browser" -p no:cacheprovider
 
-# Re-run every lesson top to bottom in the cpu profile and store its outputs in the notebook.
+# Re-run every lesson top to bottom in the cpu profile and store its outputs in the notebook: small (widgets
+# frozen to what they showed, photo-like figures as JPEG) and stamped with the run (vitlib.tools.store_notebooks).
 notebooks: install
 	VITLIB_PROFILE=cpu $(BIN)/jupyter nbconvert --to notebook --execute --inplace \
 		--ExecutePreprocessor.timeout=1800 notebooks/[0-9]*.ipynb
+	VITLIB_PROFILE=cpu $(BIN)/python -m vitlib.tools.store_notebooks notebooks/[0-9]*.ipynb
 
 # The GPU check of lesson 05's gpu recipe, in one command on a machine with CUDA: throughput (eager and
 # compiled) and the time to 90% test accuracy on CIFAR-10 from an image folder, all written to results/.

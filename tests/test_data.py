@@ -140,3 +140,16 @@ def test_load_dataset_by_name_with_a_limit():
     assert len(data.load_dataset("digits", "train")) == 4000
     with pytest.raises(ValueError, match="name must be one of 'digits', 'cifar10'; got 'mnist'"):
         data.load_dataset("mnist")
+
+
+def test_loaders_name_their_bad_arguments(tmp_path):
+    with pytest.raises(ValueError, match="limit must be a positive int, got 0"):
+        data.load_dataset("digits", "test", limit=0)
+    with pytest.raises(ValueError, match="split must be one of 'train', 'test', 'all'; got 'val'"):
+        load_digits("val")
+    with pytest.raises(ValueError, match="channels must be one of 1, 3; got 4"):
+        load_image_folder(tmp_path, channels=4)
+    with pytest.raises(ValueError, match="num_classes must be a positive int, got True"):
+        FractalDataset(num_classes=True)
+    with pytest.raises(ValueError, match="chunk must be a positive int, got 0"):
+        FractalDataset(num_classes=2, per_class=2).to_tensor_dataset(chunk=0)

@@ -8,6 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from vitlib.tools.store_notebooks import source_hash
+
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 
@@ -57,3 +59,24 @@ def test_every_lesson_is_numbered_in_order_and_in_the_readme():
     readme = (ROOT / "README.md").read_text()
     table = re.findall(r"^\| `(\d\d_[a-z0-9_]+)` \|", readme, flags=re.MULTILINE)
     assert table == [p.stem for p in NOTEBOOKS], "the README's lesson table must list every lesson, in order"
+
+
+def test_stored_notebooks_come_from_one_run_of_the_code_as_it_is():
+    stamps = [json.loads(p.read_text())["metadata"].get("vitlib") for p in NOTEBOOKS]
+    unstamped = [p.name for p, s in zip(NOTEBOOKS, stamps) if not s]
+    assert not unstamped, f"{unstamped} were not stored by `make notebooks`"
+    assert len({s["run"] for s in stamps}) == 1, "the notebooks come from different runs; rerun `make notebooks`"
+    assert {s["profile"] for s in stamps} == {"cpu"}, "the notebooks are stored from the cpu profile"
+    assert stamps[0]["source_hash"] == source_hash(ROOT), (
+        "vitlib or data/ changed since the notebooks were stored: rerun `make notebooks`")
+
+
+def test_stored_notebooks_are_small_and_hold_no_widget_state():
+    total = sum(p.stat().st_size for p in NOTEBOOKS)
+    assert total < 3_000_000, f"the notebooks take {total / 1e6:.1f} MB"
+    for path in NOTEBOOKS:
+        notebook = json.loads(path.read_text())
+        assert "widgets" not in notebook["metadata"], f"{path.name} stores widget state"
+        for cell in notebook["cells"]:
+            for output in cell.get("outputs", []):
+                assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {}), path.name

@@ -11,7 +11,7 @@ One module per source: ``tensor`` (the dataset class), ``digits``, ``cifar`` (wi
 
 from __future__ import annotations
 
-from ..checks import choice
+from ..checks import choice, positive_int
 from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar10_archive
 from .digits import DIGIT_CLASSES, load_digits
 from .folder import load_image_folder
@@ -45,6 +45,8 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None, seed
         limit: keep at most this many items, the same number from every class (drawn with ``seed``).
     """
     choice(name, "name", LOADERS)
+    if limit is not None:
+        positive_int(limit, "limit")
     dataset = LOADERS[name](split)
     if limit is not None and limit < len(dataset):
         dataset = dataset.stratified_subset(max(1, limit // len(dataset.classes)), seed=seed)

@@ -9,7 +9,7 @@ import torch
 from PIL import Image
 from tqdm.auto import tqdm
 
-from ..checks import pair
+from ..checks import choice, pair
 from .tensor import TensorImageDataset
 
 __all__ = ["IMAGE_SUFFIXES", "load_image_folder"]
@@ -25,6 +25,7 @@ def load_image_folder(root, image_size=None, channels: int = 3, progress: bool =
         image_size: ``S`` or ``(H, W)``: every image is resized to it; ``None`` requires equal sizes.
         channels: 3 (RGB) or 1 (grey).
     """
+    choice(channels, "channels", (1, 3))
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"root must be a folder with one subfolder per class, got {str(root)!r} (not a folder)")

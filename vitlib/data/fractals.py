@@ -210,6 +210,7 @@ class FractalDataset(Dataset):
 
     def to_tensor_dataset(self, device="cpu", chunk: int = 1024, progress: bool = True) -> TensorImageDataset:
         """Render every image once into a :class:`TensorImageDataset` (on ``device``)."""
+        positive_int(chunk, "chunk")
         parts = [self.render(range(s, min(s + chunk, len(self))), device)
                  for s in tqdm(range(0, len(self), chunk), desc="rendering fractals", disable=not progress)]
         labels = torch.arange(len(self), device=device) // self.per_class

@@ -3,9 +3,9 @@
 On synthetic data already on the device (random uint8 images, normalised, and random labels), so only
 the model is timed, it measures:
 
-* training throughput: images per second of a full step as ``vitlib.train.fit`` takes it (``train_step`` (forward,
-  cross-entropy with label smoothing, backward, gradient clipping, AdamW step; bf16 autocast on CUDA),
-  at a constant learning rate;
+* training throughput: images per second of a full step as ``vitlib.train.fit`` takes it
+  (``vitlib.train.train_step``: forward, cross-entropy with label smoothing, backward, gradient clipping,
+  AdamW step; bf16 autocast on CUDA), at a constant learning rate;
 * inference throughput: images per second of a forward pass without gradients (``model.eval()``);
 * augmentation throughput: images per second of what ``fit`` does to a batch before the step
   (``vitlib.train.StepAugmenter``: the augmentation, and MixUp/CutMix when the recipe has them), which must

@@ -11,17 +11,24 @@ from PIL import Image
 
 from vitlib import data
 from vitlib.data import FractalDataset, TensorImageDataset, load_digits, load_image_folder, read_cifar10_archive
-from vitlib.data.cifar import CIFAR10_MD5
+from vitlib.data import cifar
+from vitlib.data.cifar import CIFAR10_MD5, first_of_each_class
+from vitlib.data.download import md5sum
 
 
 def test_bundled_digits_split_is_fixed_and_stratified():
-    train, test = load_digits("train"), load_digits("test")
-    assert len(train) == 4000 and len(test) == 1000
+    train, val, test = load_digits("train"), load_digits("val"), load_digits("test")
+    assert (len(train), len(val), len(test)) == (3500, 500, 1000)
     assert train.image_shape == (1, 28, 28) and train.images.dtype == torch.uint8
     assert torch.equal(torch.bincount(test.labels), torch.full((10,), 100))
-    assert torch.equal(torch.bincount(train.labels), torch.full((10,), 400))
+    assert torch.equal(torch.bincount(val.labels), torch.full((10,), 50))
+    assert torch.equal(torch.bincount(train.labels), torch.full((10,), 350))
     everything = load_digits("all")
     assert len(everything) == 5000
+    # the three splits are disjoint and make up the whole: no image of one is in another
+    flat = {split: {bytes(x.numpy()) for x in d.images} for split, d in (("train", train), ("val", val), ("test", test))}
+    assert not (flat["train"] & flat["val"]) and not (flat["train"] & flat["test"]) and not (flat["val"] & flat["test"])
+    assert len(flat["train"] | flat["val"] | flat["test"]) == len({bytes(x.numpy()) for x in everything.images})
     image, label = test[0]
     assert image.shape == (1, 28, 28) and image.dtype == torch.float32 and 0 <= label < 10
     assert torch.equal(load_digits("test").images, test.images)  # the same split every time
@@ -59,6 +66,22 @@ def test_cifar10_reader_parses_the_official_layout(tmp_path):
     assert torch.equal(image[2, 31], torch.from_numpy(rows[0, 3072 - 32 :]))  # last row of blue
     assert train.labels[3].item() == labels[0]
     assert train.classes == data.CIFAR10_CLASSES
+
+
+def test_cifar10_validation_is_the_first_of_each_class(tmp_path, monkeypatch):
+    labels = torch.tensor([3, 1, 3, 3, 1, 0, 1, 0])
+    assert first_of_each_class(labels, 2).tolist() == [True, True, True, False, True, True, False, True]
+    with pytest.raises(ValueError, match="per_class=3 but class 0 has only 2 items"):
+        first_of_each_class(labels, 3)
+    path = tmp_path / "cifar-10-python.tar.gz"
+    write_cifar_archive(path, per_batch=40)  # 200 training images
+    monkeypatch.setattr(cifar, "CIFAR10_MD5", md5sum(path))
+    monkeypatch.setattr(cifar, "VAL_PER_CLASS", 2)
+    full = read_cifar10_archive(path)["train"]
+    train, val = data.load_cifar10("train", root=tmp_path), data.load_cifar10("val", root=tmp_path)
+    assert len(val) == 20 and len(train) == 180 and torch.equal(torch.bincount(val.labels), torch.full((10,), 2))
+    expected = first_of_each_class(full.labels, 2)
+    assert torch.equal(val.images, full.images[expected]) and torch.equal(train.images, full.images[~expected])
 
 
 def test_cifar10_checks_its_checksum(tmp_path):
@@ -137,7 +160,7 @@ def test_stratified_subset():
 def test_load_dataset_by_name_with_a_limit():
     dataset = data.load_dataset("digits", "test", limit=50)
     assert len(dataset) == 50 and torch.equal(torch.bincount(dataset.labels), torch.full((10,), 5))
-    assert len(data.load_dataset("digits", "train")) == 4000
+    assert len(data.load_dataset("digits", "train")) == 3500 and len(data.load_dataset("digits", "val")) == 500
     with pytest.raises(ValueError, match="name must be one of 'digits', 'cifar10'; got 'mnist'"):
         data.load_dataset("mnist")
 
@@ -145,8 +168,8 @@ def test_load_dataset_by_name_with_a_limit():
 def test_loaders_name_their_bad_arguments(tmp_path):
     with pytest.raises(ValueError, match="limit must be a positive int, got 0"):
         data.load_dataset("digits", "test", limit=0)
-    with pytest.raises(ValueError, match="split must be one of 'train', 'test', 'all'; got 'val'"):
-        load_digits("val")
+    with pytest.raises(ValueError, match="split must be one of 'train', 'val', 'test', 'all'; got 'validation'"):
+        load_digits("validation")
     with pytest.raises(ValueError, match="channels must be one of 1, 3; got 4"):
         load_image_folder(tmp_path, channels=4)
     with pytest.raises(ValueError, match="num_classes must be a positive int, got True"):

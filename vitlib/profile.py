@@ -52,8 +52,11 @@ class Profile:
     pretrain_epochs: float
     pretrain_batch_size: int
     finetune_per_class: int  # labelled images per class in B
-    finetune_epochs: float
+    finetune_epochs: float  # the most a run on B may take; it stops sooner once validation stops improving
     finetune_batch_size: int
+    finetune_lrs: tuple  # learning rates tried on B, each arm choosing its own on the validation split
+    finetune_eval_every: float  # epochs between validation checks on B
+    patience: int  # checks without a better validation accuracy before a run on B stops
     seeds: int  # repeats of each fine-tuning run, to measure the seed-to-seed spread
 
     def replace(self, **changes) -> "Profile":
@@ -70,7 +73,8 @@ def _profiles() -> dict[str, Profile]:
             train_data="digits", train_variant="digits-vit", train_limit=512, test_limit=200,
             epochs=1, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
-            finetune_per_class=5, finetune_epochs=2, finetune_batch_size=16, seeds=2,
+            finetune_per_class=5, finetune_epochs=3, finetune_batch_size=16, finetune_lrs=(1e-3, 3e-3),
+            finetune_eval_every=1, patience=1, seeds=2,
         ),
         "cpu": Profile(
             "cpu", "a laptop without a GPU: minutes per lesson", "cpu",
@@ -78,7 +82,8 @@ def _profiles() -> dict[str, Profile]:
             train_data="digits", train_variant="digits-vit", train_limit=None, test_limit=None,
             epochs=30, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
-            finetune_per_class=20, finetune_epochs=30, finetune_batch_size=32, seeds=3,
+            finetune_per_class=20, finetune_epochs=100, finetune_batch_size=32, finetune_lrs=(3e-4, 1e-3, 3e-3),
+            finetune_eval_every=2, patience=5, seeds=3,
         ),
         "gpu": Profile(
             "gpu", "one NVIDIA GPU: full sizes", cuda,
@@ -88,7 +93,8 @@ def _profiles() -> dict[str, Profile]:
             # lesson): RandAugment operations, random erasing, MixUp and CutMix, 200 epochs
             epochs=200, batch_size=512, lr=2e-3, warmup_epochs=5, augment="photo-strong", mixup=0.8, cutmix=1.0,
             pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
-            finetune_per_class=500, finetune_epochs=30, finetune_batch_size=128, seeds=3,
+            finetune_per_class=500, finetune_epochs=60, finetune_batch_size=128, finetune_lrs=(1e-4, 3e-4, 1e-3),
+            finetune_eval_every=1, patience=5, seeds=3,
         ),
     }
 

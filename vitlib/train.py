@@ -95,7 +95,7 @@ class History:
 class Callback:
     """Hooks into ``fit``: subclass and override what you need. ``state`` holds ``model``, ``config``,
     ``history``, ``total_steps``, ``step`` (steps done), ``epoch`` and, at step end, ``loss``, ``images`` and
-    ``labels``."""
+    ``labels``. A callback that sets ``state["stop"] = True`` in ``on_evaluate`` ends the run there."""
 
     def on_step_end(self, state: dict) -> None: ...
 
@@ -305,6 +305,8 @@ def fit(
                 callback.on_evaluate(state)
             if config.checkpoint_every == 0:
                 save(done)
+            if state.pop("stop", False):  # a callback (vitlib.early_stopping.EarlyStopping) asked to stop here
+                break
             clock.resume()
         if config.checkpoint_every and done % config.checkpoint_every == 0:
             save(done)

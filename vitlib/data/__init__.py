@@ -41,7 +41,8 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None, seed
 
     Args:
         name: ``"digits"`` or ``"cifar10"``.
-        split: ``"train"`` or ``"test"``.
+        split: ``"train"``, ``"val"`` (carved from the training images: for every curve, early stop and
+            choice) or ``"test"`` (touched once, at the end).
         limit: keep at most this many items, the same number from every class (drawn with ``seed``).
     """
     choice(name, "name", LOADERS)

@@ -14,12 +14,13 @@ from .download import download, md5sum
 from .paths import CACHE_DIR
 from .tensor import TensorImageDataset
 
-__all__ = ["CIFAR10_CLASSES", "read_cifar10_archive", "load_cifar10"]
+__all__ = ["CIFAR10_CLASSES", "read_cifar10_archive", "first_of_each_class", "load_cifar10"]
 
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 CIFAR10_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 CIFAR10_MD5 = "c58f30108f718f92721af3b95e74349a"  # published with the dataset
 CIFAR10_FILE = "cifar-10-python.tar.gz"
+VAL_PER_CLASS = 500  # validation images carved from each class of the training set
 
 
 def read_cifar10_archive(path) -> dict[str, TensorImageDataset]:
@@ -56,14 +57,27 @@ def read_cifar10_archive(path) -> dict[str, TensorImageDataset]:
     }
 
 
+def first_of_each_class(labels: torch.Tensor, per_class: int) -> torch.Tensor:
+    """A boolean mask ``(N,)`` of the first ``per_class`` items of every class, in the given order: a fixed,
+    stratified split that needs nothing stored beside the data."""
+    chosen = torch.zeros(len(labels), dtype=torch.bool)
+    for c in labels.unique().tolist():
+        members = torch.nonzero(labels == c).flatten()
+        if len(members) < per_class:
+            raise ValueError(f"per_class={per_class} but class {c} has only {len(members)} items")
+        chosen[members[:per_class]] = True
+    return chosen
+
+
 def load_cifar10(split: str = "train", root=None, download_if_missing: bool = True) -> TensorImageDataset:
     """CIFAR-10 (Krizhevsky, 2009) from its official release, cached in ``root`` (default: the cache folder).
 
     Args:
-        split: ``"train"`` (50,000 images) or ``"test"`` (10,000).
+        split: ``"train"`` (45,000 images), ``"val"`` (5,000: the first 500 training images of each class, in
+            the archive's order, for every curve, early stop and choice) or ``"test"`` (10,000, touched once).
         root: where ``cifar-10-python.tar.gz`` is kept; it is downloaded there if missing.
     """
-    choice(split, "split", ("train", "test"))
+    choice(split, "split", ("train", "val", "test"))
     path = Path(root or CACHE_DIR) / CIFAR10_FILE
     if not path.exists():
         if not download_if_missing:
@@ -71,4 +85,8 @@ def load_cifar10(split: str = "train", root=None, download_if_missing: bool = Tr
         download(CIFAR10_URL, path, CIFAR10_MD5)
     elif md5sum(path) != CIFAR10_MD5:
         raise RuntimeError(f"{path} is not the published CIFAR-10 archive (MD5 differs from {CIFAR10_MD5}); delete it and try again")
-    return read_cifar10_archive(path)[split]
+    parts = read_cifar10_archive(path)
+    if split == "test":
+        return parts["test"]
+    is_val = first_of_each_class(parts["train"].labels, VAL_PER_CLASS)
+    return parts["train"].subset(torch.nonzero(is_val if split == "val" else ~is_val).flatten())

@@ -1,0 +1,40 @@
+import pytest
+import torch
+
+from vitlib.early_stopping import EarlyStopping
+from vitlib.train import History, TrainConfig, fit
+
+
+def test_stops_after_patience_evaluations_without_improvement_and_restores_the_best(tiny_model):
+    model = tiny_model()
+    history, stopper = History(), EarlyStopping(patience=2)
+    state = {"model": model, "history": history}
+    for step, value in enumerate([0.5, 0.7, 0.6, 0.7, 0.65], start=1):
+        with torch.no_grad():
+            model.head.bias.fill_(step)  # weights that say which evaluation they belong to
+        history.records.append({"val_acc": value})
+        state["step"] = step
+        stopper.on_evaluate(state)
+        assert state.get("stop", False) == (step == 4), step  # 0.6, then 0.7 (no better than 0.7): stop
+        if state.get("stop"):
+            break
+    stopper.on_train_end(state)
+    assert (stopper.best, stopper.best_step, stopper.stopped_step) == (0.7, 2, 4)
+    assert torch.all(model.head.bias == 2)  # the weights of evaluation 2
+
+
+def test_fit_stops_when_validation_stops_improving(tiny_model, toy_task):
+    data = toy_task(64)
+    stopper = EarlyStopping(patience=2)
+    # a learning rate too small to change any prediction: validation accuracy never improves after the first
+    config = TrainConfig(epochs=10, batch_size=16, lr=1e-12, augment="none")
+    history = fit(tiny_model(), data, data, config, callbacks=[stopper], progress=False)
+    assert history["epoch"] == [1.0, 2.0, 3.0] and stopper.stopped_step == 12 and stopper.best_step == 4
+
+
+def test_early_stopping_needs_validation_data(tiny_model, toy_task):
+    with pytest.raises(ValueError, match="'val_acc', which fit does not measure here; pass val_data"):
+        fit(tiny_model(), toy_task(32), config=TrainConfig(epochs=1, batch_size=16), callbacks=[EarlyStopping()],
+            progress=False)
+    with pytest.raises(ValueError, match="patience must be a positive int, got 0"):
+        EarlyStopping(patience=0)

@@ -144,12 +144,13 @@ def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", ma
     rows = np.unique(np.linspace(0, n_h - 1, min(n_h, max_side)).round().astype(int))
     cols = np.unique(np.linspace(0, n_w - 1, min(n_w, max_side)).round().astype(int))
     sims = position_similarity(table).reshape(n_h * n_w, n_h, n_w).numpy()
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(0.45 * len(cols) + 1, 0.45 * len(rows) + 0.5), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(cols), figsize=(0.45 * len(cols) + 1.8, 0.45 * len(rows) + 0.5), squeeze=False)
     for a, i in enumerate(rows):
         for b, j in enumerate(cols):
-            axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1)
+            image = axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1)
             axes[a, b].set_xticks([])
             axes[a, b].set_yticks([])
+    fig.colorbar(image, ax=axes, fraction=0.04, label="cosine similarity")
     fig.suptitle(title or "cosine similarity of each position embedding with all others")
     fig.supxlabel("patch column")
     fig.supylabel("patch row")
@@ -227,12 +228,12 @@ def plot_history(history, axes=None):
     epochs = history["epoch"]
     axes[0].plot(epochs, history["train_loss"], marker="o", ms=3, label="train (with label smoothing)")
     if any(v is not None for v in history["val_loss"]):
-        axes[0].plot(epochs, history["val_loss"], marker="o", ms=3, label="held-out data")
+        axes[0].plot(epochs, history["val_loss"], marker="o", ms=3, label="validation")
     axes[0].set_xlabel("epoch")
     axes[0].set_ylabel("loss")
     axes[1].plot(epochs, history["train_acc"], marker="o", ms=3, label="train (augmented)")
     if any(v is not None for v in history["val_acc"]):
-        axes[1].plot(epochs, history["val_acc"], marker="o", ms=3, label="held-out data")
+        axes[1].plot(epochs, history["val_acc"], marker="o", ms=3, label="validation")
     axes[1].set_xlabel("epoch")
     axes[1].set_ylabel("accuracy")
     for ax in axes:

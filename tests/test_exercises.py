@@ -1,13 +1,21 @@
 """Every exercise accepts its own worked solution and rejects the untouched placeholder."""
 
+import copy
+import functools
 import importlib
 import inspect
 import pkgutil
 
 import pytest
+import torch
 
+import vitlib
 import vitlib.course.exercises
+from vitlib.course.exercises import lesson05, lesson06
 from vitlib.course.teach import Exercise
+from vitlib.data import load_dataset
+from vitlib.profile import current_profile
+from vitlib.train import History
 
 EXERCISES = [
     (f"{info.name}.{name}", obj)
@@ -24,6 +32,28 @@ def answer_of(exercise: Exercise):
     return solution() if not inspect.signature(solution).parameters else solution
 
 
+@functools.cache
+def half_B_run():
+    """Lesson 06's experiment, smoke-sized: an untrained ViT stands in for the pretrained one (the checker looks
+    at the data, the model and the history, not at where the weights came from)."""
+    P = current_profile()
+    task_train, val_B = load_dataset(P.train_data, "train"), load_dataset(P.train_data, "val", limit=P.test_limit)
+    torch.manual_seed(0)
+    pretrained = vitlib.create_vit(P.train_variant)
+    model, history, half = lesson06.half_B._solution(pretrained, task_train, val_B, P.finetune_lrs[0])
+    full = History([{**r, "val_acc": 0.5} for r in history.records])  # stands in for the run on the whole B
+    return model, history, half, full
+
+
+def answers_of(exercise: Exercise) -> tuple:
+    """The answers to pass to ``check``: an experiment's checker takes several (model, history, control)."""
+    if exercise is lesson06.half_B:
+        return half_B_run()
+    answer = answer_of(exercise)
+    takes = len(inspect.signature(exercise._checker).parameters)
+    return tuple(answer) if takes > 1 else (answer,)
+
+
 def test_every_lesson_has_exercises():
     lessons = {name.split(".")[0] for name, _ in EXERCISES}
     assert {"lesson00", "lesson01", "lesson02", "lesson03", "lesson04"} <= lessons
@@ -31,9 +61,63 @@ def test_every_lesson_has_exercises():
 
 @pytest.mark.parametrize("name, exercise", EXERCISES, ids=[n for n, _ in EXERCISES])
 def test_solution_passes_and_placeholder_fails(name, exercise, capsys):
-    assert exercise.passes(answer_of(exercise)), name
+    assert exercise.passes(*answers_of(exercise)), name
     assert not exercise.passes(...)
     exercise.check(...)
     assert "not yet" in capsys.readouterr().out
     exercise.solution()
     assert "def " in capsys.readouterr().out
+
+
+# --- lesson 05's experiments: the checker looks at the model and at what was measured with it -------------
+@pytest.fixture(scope="module")
+def no_position_run():
+    return lesson05.no_position._solution()  # (model, history, control), smoke-sized
+
+
+def test_experiment_rejects_the_unchanged_recipe(no_position_run):
+    model, history, control = no_position_run
+    ok, message = lesson05.other_stride._checker(model, history, control)  # pos_embed changed, stride not
+    assert not ok and "stride" in message
+
+
+def test_experiment_rejects_a_history_that_is_not_the_models(no_position_run):
+    model, history, control = no_position_run
+    forged = copy.deepcopy(history)
+    forged.records[-1]["val_acc"] = min(1.0, history.last("val_acc") + 0.2)  # a made-up measurement
+    ok, message = lesson05.no_position._checker(model, forged, control)
+    assert not ok and "validation split" in message
+    short = copy.deepcopy(history)
+    short.records[-1]["step"] = control.last("step") - 1  # a shorter run than the control
+    ok, message = lesson05.no_position._checker(model, short, control)
+    assert not ok and "steps" in message
+
+
+def test_experiment_reports_the_measured_gap(no_position_run):
+    model, history, control = no_position_run
+    ok, message = lesson05.no_position._checker(model, history, control)
+    gap = (history.last("val_acc") - control.last("val_acc")) * 100
+    assert ok and f"{gap:+.1f} points" in message and f"{history.last('val_acc'):.1%}" in message
+
+
+# --- lesson 06's experiment ----------------------------------------------------------------------------------
+def test_half_B_rejects_the_whole_B():
+    model, history, half, full = half_B_run()
+    P = current_profile()
+    whole = load_dataset(P.train_data, "train").stratified_subset(P.finetune_per_class, seed=0)
+    ok, message = lesson06.half_B._checker(model, history, whole, full)
+    assert not ok and "half as many" in message
+
+
+def test_half_B_rejects_a_made_up_measurement():
+    model, history, half, full = half_B_run()
+    forged = History([{**r, "val_acc": 0.999} for r in history.records])
+    ok, message = lesson06.half_B._checker(model, forged, half, full)
+    assert not ok and "validation split" in message
+
+
+def test_half_B_reports_the_gap_to_the_whole_B():
+    model, history, half, full = half_B_run()
+    ok, message = lesson06.half_B._checker(model, history, half, full)
+    gap = (history.best("val_acc") - 0.5) * 100
+    assert ok and f"{gap:+.1f} points" in message and f"({len(half)} images)" in message

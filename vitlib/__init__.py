@@ -1,7 +1,8 @@
 """vitlib: the pieces of a Vision Transformer, built one concept per module for the course.
 
 The model: patches -> embedding -> position -> attention -> encoder -> model (recording looks inside).
-Training: data -> augment -> loader -> schedule, optim -> train (with checkpoint) -> evaluate -> transfer.
+Training: data -> augment -> loader -> schedule, optim -> train (with checkpoint, early_stopping) -> evaluate
+-> transfer, and baselines (classifiers on raw pixels) to compare with.
 Around them: checks (argument checks), device, profile (sizes per machine). ``vitlib.course`` holds what
 exists only for the lessons, ``vitlib.tools`` the command-line tools; the library imports neither.
 """

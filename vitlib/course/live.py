@@ -71,7 +71,8 @@ class LiveAttention(Callback):
         classes = self.dataset.classes
         for ax, image, weights, label, pred in zip(self.axes, shown, maps, labels.tolist(), logits.argmax(-1).tolist()):
             ax.clear()
-            draw_attention_overlay(image, weights, ax=ax, title=f"{classes[label]} → {classes[pred]}")
+            draw_attention_overlay(image, weights, ax=ax, title=f"{classes[label]} → {classes[pred]}",
+                                   patch_size=model.config.patch_size, stride=model.config.stride)
         self.figure.suptitle(f"where c0 looks (last layer), step {state['step']}", fontsize=9)
         self.redraws += 1
         show_in_place(self)

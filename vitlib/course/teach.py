@@ -31,29 +31,32 @@ class Exercise:
     """One exercise: ``check(answer)`` prints right or wrong (with a hint), ``solution()`` prints a
     worked solution. The solution is never shown unless asked for.
 
+    An experiment exercise takes more than one answer (``check(model, history, control)``): what the
+    learner built and what they measured with it.
+
     Args:
         name: a short title.
-        checker: ``answer -> (ok: bool, message: str)``.
+        checker: ``(*answers) -> (ok: bool, message: str)``.
         solution: a function whose source is the worked solution (its body is printed).
     """
 
     def __init__(self, name: str, checker, solution):
         self.name, self._checker, self._solution = name, checker, solution
 
-    def _judge(self, answer) -> tuple[bool, str]:
+    def _judge(self, *answers) -> tuple[bool, str]:
         try:
-            return self._checker(answer)
+            return self._checker(*answers)
         except Exception as error:  # a wrong answer may fail in any way; say how, don't crash the lesson
             return False, f"{type(error).__name__}: {error}"
 
-    def check(self, answer) -> None:
-        """Print whether ``answer`` is right, with a hint when it is not."""
-        ok, message = self._judge(answer)
+    def check(self, *answers) -> None:
+        """Print whether the answer is right, with a hint when it is not."""
+        ok, message = self._judge(*answers)
         print(("✅ right! " if ok else "❌ not yet: ") + message)
 
-    def passes(self, answer) -> bool:
-        """Whether ``answer`` is right, silently (for tests)."""
-        return self._judge(answer)[0]
+    def passes(self, *answers) -> bool:
+        """Whether the answer is right, silently (for tests)."""
+        return self._judge(*answers)[0]
 
     def solution(self) -> None:
         print(inspect.getsource(self._solution))

@@ -4,19 +4,29 @@
 ``steps_cifar``: how many optimisation steps ``fit`` takes for 50,000 images, batches of 128, 20 epochs.
 ``lr_halfway``: the learning rate at the step halfway through that run.
 ``mixup``: MixUp of a batch with itself in reverse order, images and soft targets.
+``no_position`` and ``other_stride``: experiments. Train the lesson's recipe with one change (no position
+encoding; another stride) for as many steps as a control run, and pass the model with what it measured.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 
 import torch
 import torch.nn.functional as F
 
+from ...checks import pair
+from ...data import load_dataset
+from ...evaluate import evaluate
+from ...model import ViT, create_vit, vit_config
+from ...profile import current_profile
+from ...train import History, TrainConfig, fit
 from ..teach import Exercise
 
-__all__ = ["smoothed_cross_entropy", "steps_cifar", "lr_halfway", "mixup"]
+__all__ = ["smoothed_cross_entropy", "steps_cifar", "lr_halfway", "mixup", "experiment_config", "no_position",
+           "other_stride"]
 
 # the run of exercises 2 and 3: CIFAR-10's training set, 20 epochs of batches of 128, peak lr 0.001,
 # one epoch of warm-up (TrainConfig's default)
@@ -40,18 +50,19 @@ def _check_smoothed_cross_entropy(answer):
         for eps in (0.0, 0.1, 0.3):
             got = answer(logits, labels, eps)
             if got is Ellipsis:
-                return False, "your function still returns ...; build the smoothed targets q, then -(q * log p) summed and averaged"
+                return False, "your function still returns ...; build the smoothed targets first, as in section 3"
             if not isinstance(got, torch.Tensor) or got.numel() != 1:
                 return False, f"return one number as a tensor (shape ()), got {got!r}"
             expected = F.cross_entropy(logits, labels, label_smoothing=eps)
             if not torch.allclose(got.reshape(()).float(), expected, rtol=1e-5, atol=1e-6):
                 plain = F.cross_entropy(logits, labels)
                 if eps > 0 and torch.allclose(got.reshape(()).float(), plain, rtol=1e-5, atol=1e-6):
-                    hint = "that is the loss without smoothing: give the true class 1 - eps + eps/K and every class eps/K"
+                    hint = "that is the loss without smoothing: where does eps enter your targets?"
                 elif eps == 0:
-                    hint = "with eps = 0 it must be the plain cross-entropy, the mean of -log p[true class]"
+                    hint = "with eps = 0 there is no smoothing: compare with F.cross_entropy(logits, labels) first"
                 else:
-                    hint = "q_k = (1 - eps) [k = y] + eps / K; the loss is -sum_k q_k log p_k, averaged over the batch"
+                    hint = ("print your targets for one row: do they match smoothed_targets from section 3, "
+                            "and does each row sum to 1?")
                 return False, f"K = {logits.shape[1]}, eps = {eps}: got {got.item():.5f}, expected {expected.item():.5f}. {hint}"
     return True, "the same loss as F.cross_entropy(logits, labels, label_smoothing=eps), for eps 0, 0.1 and 0.3"
 
@@ -146,14 +157,16 @@ def _check_mixup(answer):
         return False, f"the mixed images must have the shape of the batch {tuple(images.shape)}"
     if torch.allclose(mixed, lam * images + (1 - lam) * images.roll(1, 0)):
         return False, "you paired each image with its neighbour; pair image i with image B - 1 - i (images.flip(0))"
+    if torch.allclose(mixed, (1 - lam) * images + lam * partner, atol=1e-6):
+        return False, "the right partners, but the proportions are swapped: which of the two images gets lam?"
     if not torch.allclose(mixed, lam * images + (1 - lam) * partner, atol=1e-6):
-        return False, "the images: lam * images + (1 - lam) * images.flip(0)"
+        return False, "the mixed images are not the blend asked for: check the partner of image 0 and the two weights"
     if not isinstance(targets, torch.Tensor) or targets.shape != (6, 4):
         return False, f"the targets are one row of K = 4 probabilities per image: shape (6, 4), got {getattr(targets, 'shape', targets)!r}"
     if torch.allclose(targets.float(), one_hot):
         return False, "the images are mixed, so the targets must be too: lam on the image's class, 1 - lam on its partner's"
     if not torch.allclose(targets.float(), expected_targets, atol=1e-6):
-        return False, "targets: lam * one_hot(labels) + (1 - lam) * one_hot(labels).flip(0)"
+        return False, "the targets are not mixed like the images: same partners, same proportions"
     return True, "images and targets mixed in the same proportion, as vitlib.augment.mix_batch does for MixUp"
 
 
@@ -166,3 +179,100 @@ def _solution_mixup(images, labels, num_classes, lam):
 
 
 mixup = Exercise("MixUp by hand: mixed images and soft targets", _check_mixup, _solution_mixup)
+
+
+# --- experiments: one change to the recipe, against a control -----------------------------------------------
+def experiment_config(profile=None) -> TrainConfig:
+    """The short run of the experiments: the lesson's recipe for ``profile.experiment_epochs`` epochs."""
+    P = profile or current_profile()
+    return TrainConfig(epochs=P.experiment_epochs, batch_size=P.batch_size, lr=P.lr, warmup_epochs=P.warmup_epochs,
+                       augment=P.augment, mixup=P.mixup, cutmix=P.cutmix)
+
+
+def _changed_fields(model: ViT) -> dict:
+    """The config fields in which ``model`` differs from the profile's recipe: {field: (recipe's, model's)}."""
+    recipe, mine = vit_config(current_profile().train_variant), model.config
+    changed = {}
+    for name in (f.name for f in dataclasses.fields(recipe)):
+        before, after = getattr(recipe, name), getattr(mine, name)
+        if name in ("patch_size", "stride", "image_size"):  # 7 and (7, 7) are the same; stride None: the patch size
+            before = pair(before if before is not None else recipe.patch_size, name)
+            after = pair(after if after is not None else mine.patch_size, name)
+        if before != after:
+            changed[name] = (before, after)
+    return changed
+
+
+def _check_experiment(model, history, control, *, field: str, what: str, hint: str):
+    if model is Ellipsis or history is Ellipsis:
+        return False, "replace the ... : build the model, train it, then check(model, history, control)"
+    if not isinstance(model, ViT):
+        return False, f"the first answer is the trained model (a vitlib ViT), got {type(model).__name__}"
+    if not isinstance(history, History) or not isinstance(control, History):
+        return False, "pass the History that fit returned for your model, then the control's: check(model, history, control)"
+    changed = _changed_fields(model)
+    if field not in changed:
+        return False, hint
+    others = sorted(set(changed) - {field})
+    if others:
+        return False, f"change only {field}; your model also differs from the recipe in {', '.join(others)}"
+    if history.last("step") != control.last("step"):
+        return False, (f"your run took {history.last('step')} steps and the control {control.last('step')}: train with "
+                       "the same config as the control, so that only the model differs")
+    P = current_profile()
+    val = load_dataset(P.train_data, "val", limit=P.test_limit)
+    measured = evaluate(model, val, device=next(model.parameters()).device).accuracy
+    if history.last("val_acc") is None or abs(measured - history.last("val_acc")) > 0.005:
+        return False, (f"this model scores {measured:.1%} on the validation split, but the history ends at "
+                       f"{history.last('val_acc')!r}: pass the history of this model's own run, with val as its "
+                       "validation data")
+    mine, theirs = history.last("val_acc"), control.last("val_acc")
+    return True, (
+        f"{what}: {mine:.1%} on validation after {history.last('step'):,} steps, the control {theirs:.1%} "
+        f"({(mine - theirs) * 100:+.1f} points); training took {history.last('seconds'):.0f} s against "
+        f"{control.last('seconds'):.0f} s. One seed each: run both again with another torch.manual_seed to see "
+        "how much of the gap is noise"
+    )
+
+
+def _check_no_position(model, history=None, control=None):
+    return _check_experiment(model, history, control, field="pos_embed", what="without a position encoding",
+                             hint="your model still has the recipe's position encoding; lesson 03 shows how to "
+                                  "build one without")
+
+
+def _solution_no_position():
+    P = current_profile()
+    train = load_dataset(P.train_data, "train", limit=P.train_limit)
+    val = load_dataset(P.train_data, "val", limit=P.test_limit)
+    torch.manual_seed(0)
+    model = create_vit(P.train_variant, pos_embed="none")  # the only change: no position encoding
+    history = fit(model, train, val, experiment_config(P), device=P.device, progress=False)
+    torch.manual_seed(0)
+    control = fit(create_vit(P.train_variant), train, val, experiment_config(P), device=P.device, progress=False)
+    return model, history, control  # in the lesson, the control is trained once, before the exercises
+
+
+no_position = Exercise("experiment: train without a position encoding", _check_no_position, _solution_no_position)
+
+
+def _check_other_stride(model, history=None, control=None):
+    return _check_experiment(model, history, control, field="stride", what="with another stride",
+                             hint="your model has the recipe's stride; create_vit takes a stride= like any "
+                                  "other config field")
+
+
+def _solution_other_stride():
+    P = current_profile()
+    train = load_dataset(P.train_data, "train", limit=P.train_limit)
+    val = load_dataset(P.train_data, "val", limit=P.test_limit)
+    patch = vit_config(P.train_variant).patch_size
+    torch.manual_seed(0)
+    model = create_vit(P.train_variant, stride=patch)  # the only change: patches that tile, no overlap
+    history = fit(model, train, val, experiment_config(P), device=P.device, progress=False)
+    torch.manual_seed(0)
+    control = fit(create_vit(P.train_variant), train, val, experiment_config(P), device=P.device, progress=False)
+    return model, history, control
+
+
+other_stride = Exercise("experiment: patches with another stride", _check_other_stride, _solution_other_stride)

@@ -2,6 +2,7 @@
 
 ``probe_parameters``: how many parameters a linear probe trains, for K classes and width D.
 ``position_entries``: how many entries the position table has for a new image size.
+``half_B``: an experiment. Fine-tune on half of B by the lesson's rule, and pass the model with what it measured.
 """
 
 from __future__ import annotations
@@ -10,11 +11,16 @@ import numbers
 
 import torch
 
+from ...data import load_dataset
+from ...early_stopping import EarlyStopping
+from ...evaluate import evaluate
 from ...model import ViT, ViTConfig, vit_config
-from ..teach import Exercise
+from ...profile import current_profile
+from ...train import History, TrainConfig, fit
 from ...transfer import count_trainable, prepare_for_task
+from ..teach import Exercise
 
-__all__ = ["probe_parameters", "position_entries"]
+__all__ = ["probe_parameters", "position_entries", "half_B"]
 
 
 def _is_int(value) -> bool:
@@ -44,8 +50,8 @@ def _check_probe_parameters(answer):
         if got == K * D:
             return False, f"probe_parameters({K}, {D}) = {got}: the weights are right, but the head has a bias too"
         return False, (
-            f"probe_parameters({K}, {D}) = {got}, but count_trainable says {expected}. A linear probe freezes the "
-            "whole encoder and trains only the new head, a linear map from c0 (width D) to K logits"
+            f"probe_parameters({K}, {D}) = {got}, but count_trainable says {expected}. Which layers does a linear "
+            "probe leave trainable? Section 4 printed count_trainable for one K and D: check your function there first"
         )
     return True, (
         f"the head alone: K·D + K. A probe on the ViT-B/16 width (D = 768) for 1000 classes trains "
@@ -75,7 +81,7 @@ def _check_position_entries(answer):
     for size, patch, stride in [(28, 7, 3), (42, 7, 3), (40, 7, 3), (32, 4, 4), (224, 16, 16), (384, 16, 16)]:
         got = answer(size, patch, stride)
         if got is Ellipsis:
-            return False, "your function still returns ...; count the patches along one side first (lesson 01)"
+            return False, "your function still returns ...; lesson 01 counted patches, lesson 04 added a token"
         if not _is_int(got):
             return False, f"position_entries({size}, {patch}, {stride}) returned {got!r}; the answer is a whole number (an int)"
         expected = _entries(size, patch, stride)
@@ -85,8 +91,8 @@ def _check_position_entries(answer):
             return False, f"position_entries({size}, {patch}, {stride}) = {got}: one entry per patch is right, but the CLS token has an entry too"
         return False, (
             f"position_entries({size}, {patch}, {stride}) = {got}, but the model's table has {expected} entries. "
-            "Patches per side: (image_size - patch_size) // stride + 1 (pixels left over at the edge are dropped); "
-            "then one entry per patch of the square grid, plus one for CLS"
+            "Count the patches along one side as lesson 01 did (can a patch start where it would not fit?), "
+            "then the whole grid"
         )
     return True, (
         f"e.g. ViT-B/16 fine-tuned at 384 pixels, as in the paper: {_entries(224, 16, 16)} entries "
@@ -101,3 +107,48 @@ def _solution_position_entries(image_size, patch_size, stride):
 
 position_entries = Exercise("entries of the position table for a new image size", _check_position_entries,
                             _solution_position_entries)
+
+
+# --- an experiment: half of B ---------------------------------------------------------------------------
+def _check_half_B(model, history=None, half=None, full_history=None):
+    if model is Ellipsis or history is Ellipsis or half is Ellipsis:
+        return False, "replace the ... : draw half of B, fine-tune on it, then check(model, history, half_B, full_history)"
+    if not isinstance(model, ViT):
+        return False, f"the first answer is the fine-tuned model (a vitlib ViT), got {type(model).__name__}"
+    if not isinstance(history, History) or not isinstance(full_history, History):
+        return False, "pass your run's History, then the History of seed 0's run on the whole B (runs[PRE][0]['history'])"
+    labels = getattr(half, "labels", None)
+    if not isinstance(labels, torch.Tensor):
+        return False, f"the third answer is the dataset you trained on, got {type(half).__name__}"
+    P = current_profile()
+    per_class = torch.bincount(labels.cpu(), minlength=model.config.num_classes).tolist()
+    if set(per_class) != {P.finetune_per_class // 2}:
+        return False, (f"your dataset holds {per_class} images of each class; B holds {P.finetune_per_class} of each: "
+                       "draw half as many of every class")
+    val = load_dataset(P.train_data, "val", limit=P.test_limit)
+    measured = evaluate(model, val, device=next(model.parameters()).device).accuracy
+    recorded = [a for a in history["val_acc"] if a is not None]
+    if not recorded or min(abs(measured - a) for a in recorded) > 0.005:
+        return False, (f"this model scores {measured:.1%} on the validation split, which is not among the accuracies "
+                       "its history recorded: pass the history of this model's own run, with val_B as its validation data")
+    mine, full = max(recorded), full_history.best("val_acc")
+    return True, (
+        f"half of B ({len(labels)} images): best validation accuracy {mine:.1%}; the whole B ({2 * len(labels)} "
+        f"images): {full:.1%} ({(mine - full) * 100:+.1f} points). One seed: set the gap beside the seed-to-seed "
+        "spread of section 7 before reading anything into it"
+    )
+
+
+def _solution_half_B(pretrained, task_train, val_B, lr):
+    # in the lesson: pretrained, task_train, val_B and runs[PRE][0]["lr"] (seed 0's chosen learning rate)
+    P = current_profile()
+    half_B = task_train.stratified_subset(P.finetune_per_class // 2, seed=0)
+    torch.manual_seed(0)
+    model, stopper = prepare_for_task(pretrained, len(task_train.classes)), EarlyStopping(patience=P.patience)
+    config = TrainConfig(epochs=P.finetune_epochs, batch_size=P.finetune_batch_size, lr=lr, warmup_epochs=2,
+                         eval_every=P.finetune_eval_every, seed=0)  # the lesson's finetune_config(0, lr)
+    history = fit(model, half_B, val_B, config, device=P.device, callbacks=[stopper], progress=False)
+    return model, history, half_B  # then: lesson06.half_B.check(model, history, half_B, runs[PRE][0]["history"])
+
+
+half_B = Exercise("experiment: fine-tune on half of B", _check_half_B, _solution_half_B)

@@ -1,7 +1,8 @@
 """Exercises of lesson 00: softmax turns a classifier's logits into class probabilities.
 
 ``dog40_cat25``: choose logits for the ten CIFAR-10 classes so that "dog" gets 40% and "cat" 25%.
-``softmax``: write softmax by hand, so that it also works for very large logits.
+``softmax``: write softmax by hand, so that it also works for very large logits; a function that calls
+torch's softmax is refused.
 """
 
 from __future__ import annotations
@@ -9,11 +10,12 @@ from __future__ import annotations
 import torch
 
 from ...data import CIFAR10_CLASSES
-from ..teach import Exercise
+from ..teach import Exercise, names_used
 
-__all__ = ["dog40_cat25", "softmax"]
+__all__ = ["dog40_cat25", "softmax", "READY_MADE"]
 
 TOLERANCE = 0.005  # how close a probability must be to its target (half a percentage point)
+READY_MADE = frozenset({"softmax", "log_softmax", "softmin", "Softmax", "LogSoftmax", "Softmin", "predict_proba"})
 
 
 def _not_filled_in(answer) -> bool:
@@ -53,6 +55,9 @@ dog40_cat25 = Exercise("dog 40%, cat 25%", _check_dog40_cat25, _solution_dog40_c
 def _check_softmax(my_softmax):
     if _not_filled_in(my_softmax) or not callable(my_softmax):
         return False, "pass a function my_softmax(logits) that returns probabilities over the last dimension"
+    ready_made = sorted(names_used(my_softmax) & READY_MADE)
+    if ready_made:
+        return False, f"your function calls {', '.join(ready_made)}; build it from exp, max, sum and arithmetic"
     generator = torch.Generator().manual_seed(0)
     cases = {
         "a batch of random logits": torch.randn(4, 10, generator=generator) * 3,
@@ -70,8 +75,9 @@ def _check_softmax(my_softmax):
             return False, f"{name}: expected shape {tuple(expected.shape)}, got {tuple(result.shape)}"
         if not torch.isfinite(result).all():
             return False, (
-                f"{name}: the result has inf or nan. exp(1000) overflows; softmax(z) = softmax(z - c) for "
-                "any constant c, so subtract each row's largest logit before exp"
+                f"{name}: the result has inf or nan, because exp of a large logit overflows. The lesson showed "
+                "a change to the logits that leaves the probabilities as they were; which such change keeps "
+                "every exp small?"
             )
         if not torch.allclose(result.to(expected.dtype), expected, atol=1e-6, rtol=1e-5):
             return False, f"{name}: the probabilities differ from torch.softmax(logits, dim=-1)"

@@ -1,7 +1,8 @@
 """Exercises of lesson 01: patch size, stride and the number of patches.
 
 ``count_16_8``: how many patches a 224x224 image gives with patch size 16 and stride 8.
-``count_patches``: a function that counts the patches of any image, patch size and stride.
+``count_patches``: a function that counts the patches of any image, patch size and stride, by hand: a
+function that calls one of ``vitlib.patches``' counters is refused (see :func:`vitlib.course.teach.names_used`).
 ``uncovered_30``: how many pixels of a 224x224 image no 30x30 patch covers at stride 30.
 """
 
@@ -10,10 +11,13 @@ from __future__ import annotations
 import itertools
 import numbers
 
+from ... import patches as vitlib_patches
 from ...patches import num_patches, uncovered_mask
-from ..teach import Exercise
+from ..teach import Exercise, names_used
 
-__all__ = ["count_16_8", "count_patches", "uncovered_30"]
+__all__ = ["count_16_8", "count_patches", "uncovered_30", "SHORTCUTS"]
+
+SHORTCUTS = frozenset(vitlib_patches.__all__)  # vitlib's patch functions: each one counts the patches for you
 
 
 def _check_int(answer, expected: int, unit: str, hint: str):
@@ -53,12 +57,24 @@ _CASES = [
 def _check_count_patches(count):
     if count is Ellipsis or not callable(count):
         return False, "pass a function count_patches(H, W, patch, stride) that returns an int"
+    shortcuts = sorted(names_used(count) & SHORTCUTS)
+    if shortcuts:
+        return False, (
+            f"your function uses {', '.join(shortcuts)} from vitlib.patches, which counts for you; count by hand: "
+            "how many places can a patch start at along one side?"
+        )
     for H, W, p, s in _CASES:
         got, expected = count(H, W, p, s), num_patches((H, W), p, s)
         if got is Ellipsis:
             return False, "your function still returns ...; write the count formula"
         if got != expected:
-            return False, f"count_patches({H}, {W}, {p}, {s}) gave {got!r}, but there are {expected} patches"
+            if not isinstance(got, numbers.Number):
+                return False, f"count_patches({H}, {W}, {p}, {s}) gave {got!r}; return a number"
+            if got > expected:
+                hint = "too many: does every patch you count fit inside the image?"
+            else:
+                hint = "too few: does your count include the patch that starts at 0, and the last one that still fits?"
+            return False, f"count_patches({H}, {W}, {p}, {s}) gave {got!r}, {hint}"
     return True, f"all {len(_CASES)} cases tried agree with the formula (image sizes {sorted({c[:2] for c in _CASES})})"
 
 
@@ -76,7 +92,12 @@ count_patches = Exercise("a function that counts patches", _check_count_patches,
 
 # --- pixels left over ---------------------------------------------------------------------------
 def _check_uncovered_30(answer):
-    hint = "7 patches fit along each side; how many pixels do they reach, and how many are left?"
+    hint = (
+        "How many whole patches fit along one side, and how far do they reach? The pixels beyond lie in the "
+        "last rows and the last columns; count each pixel once."
+    )
+    if isinstance(answer, numbers.Integral) and not isinstance(answer, bool) and 0 < answer < 224:
+        hint = "that is a number of rows or columns; the question asks for pixels, an area. " + hint
     return _check_int(answer, int(uncovered_mask(224, 30, 30).sum()), "pixels are left over", hint)
 
 

@@ -1,6 +1,7 @@
 """Exercises of lesson 02: flatten patches into vectors, embed them, and see the convolution in it.
 
-``embed_params``: how many numbers the patch embedding of ViT-B/16 learns.
+``embed_params``: how many numbers the patch embedding of ViT-H/14 learns (the lesson itself counts the
+16x16 embeddings of its profile's model, so the exercise asks for another patch size and width).
 ``patchify``: a function ``(B, C, H, W) -> (B, N, C * p * p)`` for any patch size and stride.
 ``from_conv``: a function that turns a patch-sized ``nn.Conv2d`` into a PatchEmbedding giving the same tokens.
 """
@@ -14,36 +15,52 @@ from einops import rearrange
 from torch import nn
 
 from ...embedding import PatchEmbedding
+from ...model import vit_config
 from ...patches import patchify as vitlib_patchify
 from ..teach import Exercise
 
-__all__ = ["embed_params", "patchify", "from_conv"]
+__all__ = ["embed_params", "patchify", "from_conv", "EMBED_VARIANT"]
 
 
-# --- the parameters of ViT-B/16's patch embedding ---------------------------------------------------
+# --- the parameters of ViT-H/14's patch embedding ---------------------------------------------------
+EMBED_VARIANT = "H/14"  # patch 14, width 1280: neither is a size the lesson counts itself
+
+
+def _count(patch: int, dim: int, bias: bool = True) -> int:
+    with torch.random.fork_rng():  # building the layer draws random weights; leave the lesson's alone
+        embedding = PatchEmbedding(in_channels=3, patch_size=patch, dim=dim)
+    return embedding.proj.weight.numel() + (embedding.proj.bias.numel() if bias else 0)
+
+
 def _check_embed_params(answer):
     if answer is Ellipsis:
         return False, "replace the ... with a number"
     if isinstance(answer, bool) or not isinstance(answer, numbers.Integral):
         return False, f"the answer is a whole number (an int), got {answer!r}"
-    with torch.random.fork_rng():  # building the layer draws random weights; leave the lesson's alone
-        embedding = PatchEmbedding(in_channels=3, patch_size=16, dim=768)
-    expected = sum(p.numel() for p in embedding.parameters())
+    config = vit_config(EMBED_VARIANT)
+    patch, dim = config.patch_size, config.dim
+    expected = _count(patch, dim)
     if answer != expected:
-        weights = embedding.proj.weight.numel()
-        if answer == weights:
-            return False, "that is the weight matrix E; the map also has one bias per output dimension"
-        return False, f"{answer} is not it. E maps a vector of length 3*16*16 to one of length 768; count E and the bias."
+        if answer == _count(patch, dim, bias=False):
+            return False, "that counts the weights of E; what else does the linear map learn?"
+        if answer in (_count(16, dim), _count(16, dim, bias=False)):
+            return False, f"{answer:,} is not it: look again at the patch size in the name ViT-{EMBED_VARIANT}"
+        return False, (
+            f"{answer:,} is not it. Section 3 counts the parameters of its own embedding; do the same with "
+            f"ViT-{EMBED_VARIANT}'s patch size and width D."
+        )
     return True, f"{expected:,} numbers, whatever the image size: the same E serves every patch"
 
 
 def _solution_embed_params():
-    vector_length = 3 * 16 * 16  # 768 numbers per RGB patch of 16x16
-    answer = vector_length * 768 + 768  # E is (768 x 768), plus one bias per output: 590,592
+    vector_length = 3 * 14 * 14  # 588 numbers per RGB patch of 14x14
+    answer = vector_length * 1280 + 1280  # E is (588 x 1280), plus one bias per output: 753,920
     return answer
 
 
-embed_params = Exercise("parameters of ViT-B/16's patch embedding", _check_embed_params, _solution_embed_params)
+embed_params = Exercise(
+    f"parameters of ViT-{EMBED_VARIANT}'s patch embedding", _check_embed_params, _solution_embed_params
+)
 
 
 # --- patchify by hand ------------------------------------------------------------------------------
@@ -119,7 +136,10 @@ def _check_from_conv(my_from_conv):
             if tokens.shape != expected.shape:
                 return False, f"{case}: expected tokens of shape {tuple(expected.shape)}, got {tuple(tokens.shape)}"
             if not torch.allclose(tokens, expected, atol=1e-5, rtol=1e-4):
-                return False, f"{case}: the shapes agree but the tokens differ; copy the weight (flattened) and the bias"
+                return False, (
+                    f"{case}: the shapes agree but the tokens differ. Does your embedding compute with the "
+                    "convolution's own numbers, all of them, in the order section 4 relates a filter to E?"
+                )
     return True, f"the same tokens as the convolution on all {len(_CONV_CASES)} cases, overlapping strides included"
 
 

@@ -9,7 +9,7 @@ This needs a Chromium: Playwright's own (``python -m playwright install chromium
 (Debian/Ubuntu: ``apt-get install chromium``). Without one the tests fail and say how to get one.
 Screenshots go to ``artifacts/browser/`` (git-ignored); the test prints where.
 
-To test another lesson's explorer, add one entry to ``EXPLORERS``.
+To test another lesson's explorer, add one entry to ``EXPLORERS`` (its sliders, toggle buttons and menus).
 """
 
 from __future__ import annotations
@@ -48,11 +48,16 @@ class Explorer:
     marker: str  # CSS selector of the bold part of the explorer's label (unique to the explorer)
     sliders: tuple[str, ...]  # the sliders' descriptions, moved one step each in this order
     key: str = "ArrowRight"  # the key that moves a focused slider handle one step
+    toggles: tuple[tuple[str, str], ...] = ()  # (description, button) of toggle buttons, clicked before the sliders
+    menus: tuple[tuple[str, str], ...] = ()  # (description, option) of dropdowns, chosen after the sliders
 
 
 EXPLORERS = [
     Explorer("01_patches.ipynb", "b.patch-count", ("patch size", "stride")),
     Explorer("03_position_encoding.ipynb", "b.patch-index", ("patch row", "patch column")),
+    # the layer starts at the last one, the query patch in the middle: each slider moves one step down
+    Explorer("07_where_the_vit_looks.ipynb", "b.attention-view", ("layer", "patch row", "patch column"),
+             key="ArrowLeft", toggles=(("query", "patch"),), menus=(("head", "head 0"), ("head", "rollout"))),
 ]
 
 SERVER_START_S = 120  # JupyterLab answering on its port
@@ -378,6 +383,22 @@ def test_lesson_runs_and_its_explorer_responds(lab, page, page_errors, screensho
         screenshot(f"{stem}-before")
         first_marker = marker.text_content()
 
+        def control(kind: str, name: str):
+            found = box.locator(kind, has=page.locator(".widget-label", has_text=re.compile(f"^{re.escape(name)}$")))
+            expect(found, f"{explorer.notebook}: one {kind} called {name!r}").to_have_count(1)
+            return found
+
+        def expect_redrawn(what: str, text: str, src: str) -> None:
+            expect(label, f"{what}: the label was not redrawn").not_to_have_text(text, timeout=REDRAW_S * 1000)
+            expect(figure, f"{what}: the figure was not redrawn").not_to_have_attribute(
+                "src", src, timeout=REDRAW_S * 1000)
+
+        for name, button in explorer.toggles:
+            text, src = label.text_content(), figure.get_attribute("src")
+            control(".widget-toggle-buttons", name).locator("button", has_text=re.compile(
+                f"^{re.escape(button)}$")).click()
+            expect_redrawn(f"{name!r} set to {button!r}", text, src)
+
         for name in explorer.sliders:
             slider = box.locator(".widget-slider", has=page.locator(".widget-label", has_text=re.compile(
                 f"^{re.escape(name)}$")))
@@ -391,6 +412,11 @@ def test_lesson_runs_and_its_explorer_responds(lab, page, page_errors, screensho
                 text, timeout=REDRAW_S * 1000)
             expect(figure, f"{name!r} moved from {value}: the figure was not redrawn").not_to_have_attribute(
                 "src", src, timeout=REDRAW_S * 1000)
+
+        for name, option in explorer.menus:
+            text, src = label.text_content(), figure.get_attribute("src")
+            control(".widget-dropdown", name).locator("select").select_option(label=option)
+            expect_redrawn(f"{name!r} set to {option!r}", text, src)
 
         assert marker.text_content() != first_marker, f"{explorer.marker} still shows {first_marker!r}"
         _show(page, box)

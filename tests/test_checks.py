@@ -48,3 +48,31 @@ def test_images_tensor_says_what_is_wrong():
         checks.images_tensor(torch.zeros(3, 4, 4))
     with pytest.raises(ValueError, match=r"images are \(5, 4\) pixels but the model was built for image_size=\(4, 4\)"):
         checks.images_tensor(torch.zeros(1, 3, 5, 4), size=(4, 4))
+
+
+def test_boolean_takes_only_true_and_false():
+    assert checks.boolean(True, "amp") is True and checks.boolean(False, "amp") is False
+    for bad in (1, 0, "no", None):
+        with pytest.raises(ValueError, match=f"amp must be True or False, got {bad!r}"):
+            checks.boolean(bad, "amp")
+
+
+def test_per_channel_values():
+    assert checks.per_channel((0.5, 1), "mean", 2) == [0.5, 1.0]
+    assert checks.per_channel(torch.tensor([0.25]), "std", 1, positive=True) == [0.25]
+    assert checks.per_channel([0.0, -1.0], "mean", 2) == [0.0, -1.0]  # a mean may be anything finite
+    with pytest.raises(ValueError, match=r"mean has 3 values but the images have 1 channel; give one per channel"):
+        checks.per_channel([0.5] * 3, "mean", 1)
+    for bad in ([0.0], [-1.0], [math.inf], [True]):
+        with pytest.raises(ValueError, match=r"std must be a list of finite numbers > 0, one per channel"):
+            checks.per_channel(bad, "std", 1, positive=True)
+
+
+def test_images_tensor_checks_the_dtype_when_asked():
+    images = torch.zeros(1, 1, 4, 4)
+    assert checks.images_tensor(images, dtype=torch.float32) is images
+    assert checks.images_tensor(images.to(torch.uint8)) is not None  # no dtype asked, none checked
+    with pytest.raises(TypeError, match=r"images are torch.uint8 \(raw pixels\?\) but the model takes normalised"):
+        checks.images_tensor(images.to(torch.uint8), dtype=torch.float32)
+    with pytest.raises(TypeError, match=r"images are torch.float16 but the model's weights are torch.float32"):
+        checks.images_tensor(images.half(), dtype=torch.float32)

@@ -1,4 +1,5 @@
 import io
+import os
 import pickle
 import tarfile
 import urllib.error
@@ -176,3 +177,54 @@ def test_loaders_name_their_bad_arguments(tmp_path):
         FractalDataset(num_classes=True)
     with pytest.raises(ValueError, match="chunk must be a positive int, got 0"):
         FractalDataset(num_classes=2, per_class=2).to_tensor_dataset(chunk=0)
+
+
+def test_image_folder_ignores_hidden_entries_and_maps_a_test_split_by_name(tmp_path):
+    for split, classes in (("train", ["cats", "dogs", "owls"]), ("test", ["dogs", "owls"])):
+        for name in classes:
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("L", (8, 8), {"cats": 0, "dogs": 100, "owls": 200}[name]).save(tmp_path / split / name / "0.png")
+    checkpoints = tmp_path / "train" / ".ipynb_checkpoints"  # Jupyter's, with an image in it
+    checkpoints.mkdir()
+    Image.new("L", (8, 8)).save(checkpoints / "0-checkpoint.png")
+    Image.new("L", (8, 8)).save(tmp_path / "train" / "cats" / ".hidden.png")
+    train = load_image_folder(tmp_path / "train", channels=1, progress=False)
+    assert train.classes == ["cats", "dogs", "owls"] and len(train) == 3
+    with pytest.warns(UserWarning, match=r"has 2 of the 3 training classes \(none of \['cats'\]\); its labels are "
+                                         "mapped onto the training classes by name"):
+        test = load_image_folder(tmp_path / "test", channels=1, progress=False, classes=train.classes)
+    assert test.classes == train.classes and test.labels.tolist() == [1, 2]  # dogs, owls: by name, not 0, 1
+    assert torch.equal(test.images, train.images[1:])
+
+
+class Trap:
+    """Unpickles as a call of os.makedirs: what a crafted archive would do with something worse."""
+
+    def __init__(self, path):
+        self.path = str(path)
+
+    def __reduce__(self):
+        return os.makedirs, (self.path,)
+
+
+def test_cifar10_reader_never_runs_code_from_the_archive(tmp_path):
+    path, trace = tmp_path / "cifar-10-python.tar.gz", tmp_path / "ran"
+    with tarfile.open(path, "w:gz") as archive:
+        blob = pickle.dumps({b"data": Trap(trace), b"labels": [0]})
+        info = tarfile.TarInfo("cifar-10-batches-py/data_batch_1")
+        info.size = len(blob)
+        archive.addfile(info, io.BytesIO(blob))
+    with pytest.raises(ValueError, match=r"data_batch_1 .* not a CIFAR-10 batch, so it was not loaded \(it asks for "
+                                         r"(posix|nt|os)\.makedirs"):
+        read_cifar10_archive(path)
+    assert not trace.exists()
+    assert pickle.loads(pickle.dumps(Trap(trace))) is None and trace.exists()  # the trap does work when unpickled
+
+
+def test_tensor_dataset_checks_its_statistics_against_its_channels():
+    images = torch.zeros(2, 3, 4, 4, dtype=torch.uint8)
+    dataset = TensorImageDataset(images, [0, 1], ["a", "b"], mean=(0.1, 0.2, 0.3), std=torch.tensor([1.0, 2.0, 4.0]))
+    assert dataset.mean == pytest.approx([0.1, 0.2, 0.3]) and dataset.std == [1.0, 2.0, 4.0]
+    assert TensorImageDataset(images, torch.tensor([0.0, 1.0]), ["a", "b"]).labels.dtype == torch.int64
+    with pytest.raises(ValueError, match=r"std has 1 values but the images have 3 channels; give one per channel"):
+        TensorImageDataset(images, [0, 1], ["a", "b"], mean=[0.5] * 3, std=[0.5])

@@ -38,3 +38,13 @@ def test_early_stopping_needs_validation_data(tiny_model, toy_task):
             progress=False)
     with pytest.raises(ValueError, match="patience must be a positive int, got 0"):
         EarlyStopping(patience=0)
+
+
+def test_a_loss_improves_by_falling(tiny_model):
+    model, history, stopper = tiny_model(), History(), EarlyStopping(patience=1, key="val_loss", restore_best=False)
+    state = {"model": model, "history": history}
+    for step, value in enumerate([0.9, 0.5, 0.7], start=1):
+        history.records.append({"val_loss": value})
+        state["step"] = step
+        stopper.on_evaluate(state)
+    assert (stopper.best, stopper.best_step, stopper.stopped_step) == (0.5, 2, 3)

@@ -11,7 +11,7 @@ import torch
 
 import vitlib
 import vitlib.course.exercises
-from vitlib.course.exercises import lesson05, lesson06
+from vitlib.course.exercises import lesson05, lesson06, lesson07
 from vitlib.course.teach import Exercise
 from vitlib.data import load_dataset
 from vitlib.profile import current_profile
@@ -121,3 +121,31 @@ def test_half_B_reports_the_gap_to_the_whole_B():
     ok, message = lesson06.half_B._checker(model, history, half, full)
     gap = (history.best("val_acc") - 0.5) * 100
     assert ok and f"{gap:+.1f} points" in message and f"({len(half)} images)" in message
+
+
+# --- lesson 07: the checkers recognise the common slips ---------------------------------------------------------
+def test_rollout_checker_names_the_reversed_product_and_the_missing_renormalisation():
+    def reversed_order(attentions):
+        return lesson07.rollout._solution()(attentions[::-1])
+
+    ok, message = lesson07.rollout._checker(reversed_order)
+    assert not ok and "wrong way" in message
+
+    def not_renormalised(attentions):
+        rollout = None
+        for attention in attentions:
+            step = attention.mean(dim=1) + torch.eye(attention.shape[-1])
+            rollout = step if rollout is None else step @ rollout
+        return rollout
+
+    ok, message = lesson07.rollout._checker(not_renormalised)
+    assert not ok and "sum to 1" in message
+
+
+def test_distance_checker_names_the_cls_key():
+    def keeps_cls_share(attention):
+        centres = torch.cartesian_prod(torch.arange(3.0), torch.arange(3.0)).double()
+        return (attention[:, 1:, 1:].double() * torch.cdist(centres, centres)).sum(-1).mean(-1)
+
+    ok, message = lesson07.distance_3x3._checker(keeps_cls_share)
+    assert not ok and "CLS" in message

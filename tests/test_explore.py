@@ -2,10 +2,12 @@
 
 import torch
 
-from vitlib.course.explore import PatchExplorer, PositionSimilarityExplorer
+from vitlib.attention_maps import attention_rollout
+from vitlib.course.explore import AttentionExplorer, PatchExplorer, PositionSimilarityExplorer
 from vitlib.course.photos import list_photos, load_photo
 from vitlib.patches import num_patches
 from vitlib.position import sincos_1d, sincos_2d
+from vitlib.recording import record_attention
 
 
 def test_bundled_photos_load():
@@ -50,3 +52,31 @@ def test_explorers_reject_bad_input():
         PatchExplorer(torch.zeros(1, 3, 32, 32))
     with pytest.raises(ValueError, match=r"\(16, D\)"):
         PositionSimilarityExplorer({"x": torch.zeros(15, 8)}, (4, 4))
+
+
+def test_attention_explorer_redraws_for_every_control(tiny_model, toy_task):
+    model = tiny_model().eval()
+    data = toy_task(8)
+    images = {f"image {i}": data.batch(torch.tensor([i]))[0][0] for i in range(2)}
+    explorer = AttentionExplorer(model, images, data.classes, data.denormalise)
+    with torch.no_grad(), record_attention(model) as record:
+        model(images["image 0"][None])
+    last = record[-1][0]  # (h, T, T): the starting view is the last layer, mean of heads, CLS
+    torch.testing.assert_close(explorer.attention_row(), last.mean(0)[0])
+    figures, redraws = {explorer.figure.value}, explorer.redraws
+
+    explorer.query_menu.value = "patch"
+    explorer.row_slider.value, explorer.col_slider.value = 1, 3
+    torch.testing.assert_close(explorer.attention_row(), last.mean(0)[1 + 1 * 4 + 3])
+    assert "patch (1, 3)" in explorer.label.value
+    explorer.head_menu.value = "head 1"
+    torch.testing.assert_close(explorer.attention_row(), last[1, 1 + 1 * 4 + 3])
+    explorer.layer_slider.value = 0
+    torch.testing.assert_close(explorer.attention_row(), record[0][0, 1, 1 + 1 * 4 + 3])
+    explorer.head_menu.value = "rollout"
+    rollout = attention_rollout([record[0]])[0]  # through layer 0 only
+    torch.testing.assert_close(explorer.attention_row(), rollout[1 + 1 * 4 + 3])
+    explorer.image_menu.value = "image 1"
+    assert explorer.redraws == redraws + 7
+    figures.add(explorer.figure.value)
+    assert len(figures) == 2 and "layer 0, rollout" in explorer.label.value

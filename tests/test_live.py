@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from vitlib.course.live import LiveAttention, LivePlot
-from vitlib.course.plot import attention_on_pixels, cls_attention, plot_confusion_matrix, plot_history, plot_mistakes
+from vitlib.attention_maps import to_pixels
+from vitlib.course.plot import cls_attention, plot_confusion_matrix, plot_history, plot_mistakes
 from vitlib.evaluate import evaluate
 from vitlib.recording import record_attention
 from vitlib.train import TrainConfig, fit
@@ -38,21 +39,7 @@ def test_live_attention_redraws_cls_attention(tiny_model, toy_task):
     assert maps.shape == (3, 4, 4)
     torch.testing.assert_close(maps[1, 2, 3], record[-1][1, :, 0, 1 + 2 * 4 + 3].mean())
     shown = live.axes[0].images[1].get_array()  # the overlay drawn for the first image, after training
-    expected = attention_on_pixels(maps[0], model.config.image_size, model.config.patch_size, model.config.stride)
+    expected = to_pixels(maps[0], model.config.image_size, model.config.patch_size, model.config.stride)
     torch.testing.assert_close(torch.as_tensor(shown.data, dtype=torch.float32), expected, rtol=1e-5, atol=1e-6)
     assert model.blocks[0].attn.recorded is None  # recording ended with the figure
 
-
-def test_attention_on_pixels_puts_each_weight_on_its_patch():
-    # 10x10 image, 4x4 patches at stride 3: a 3x3 grid; patch (i, j) covers rows 3i..3i+3, columns 3j..3j+3
-    weights = torch.arange(9.0).reshape(3, 3)
-    pixels = attention_on_pixels(weights, 10, 4, 3)
-    assert pixels.shape == (10, 10)
-    assert pixels[0, 0] == 0 and pixels[0, 8] == 2 and pixels[9, 9] == 8  # covered by one patch each
-    assert pixels[3, 0] == (0 + 3) / 2  # row 3 is covered by patch rows 0 and 1
-    assert pixels[3, 3] == (0 + 1 + 3 + 4) / 4  # and column 3 by patch columns 0 and 1
-    tiled = attention_on_pixels(weights, 11, 3)  # 3x3 patches that tile: the last 2 rows and columns uncovered
-    assert tiled[:9, :9].eq(weights.repeat_interleave(3, 0).repeat_interleave(3, 1)).all()
-    assert tiled[9:].isnan().all() and tiled[:, 9:].isnan().all()
-    with pytest.raises(ValueError, match="patch grid"):
-        attention_on_pixels(weights, 10, 4, 4)

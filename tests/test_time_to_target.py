@@ -57,3 +57,14 @@ def test_defaults_are_the_gpu_profile_recipe(tmp_path, capsys):
     with pytest.raises(SystemExit):  # refused before any data is read
         main(["--folder", str(tmp_path / "missing"), "--mixup", "-1"])
     assert "mixup must be a number >= 0, got -1.0" in capsys.readouterr().err
+
+
+def test_a_test_split_with_fewer_classes_is_scored_by_class_name(tmp_path):
+    root = two_colours(tmp_path)
+    for image in (root / "test" / "class0").iterdir():  # the test split holds only class1 (blue)
+        image.unlink()
+    (root / "test" / "class0").rmdir()
+    out = tmp_path / "result.json"
+    with pytest.warns(UserWarning, match="mapped onto the training classes by name"):
+        result = main(["--folder", str(root), *TINY, "--out", str(out)])
+    assert result["test_images"] == 4 and result["final_test_accuracy"] == 1.0  # blue is class 1, not class 0

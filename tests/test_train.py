@@ -140,7 +140,7 @@ def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe, tiny
     torch.manual_seed(1)
     straight = tiny_model(**model_kwargs)
     initial = {k: v.clone() for k, v in straight.state_dict().items()}
-    fit(straight, train, config=config, progress=False)
+    straight_history = fit(straight, train, config=config, progress=False)
 
     interrupted = tiny_model(**model_kwargs)
     interrupted.load_state_dict(initial)
@@ -153,6 +153,10 @@ def test_resumed_run_ends_where_an_uninterrupted_run_does(tmp_path, recipe, tiny
     for name, tensor in straight.state_dict().items():
         assert torch.equal(resumed.state_dict()[name], tensor), name
     assert history["epoch"] == [1.0, 2.0, 3.0]
+    # step 6 lies between the evaluations at steps 5 and 10: the record at 10 sums steps 6-10 in both runs
+    without_time = lambda h: [{k: v for k, v in r.items() if k != "seconds"} for r in h.records]  # noqa: E731
+    assert without_time(history) == without_time(straight_history)
+    assert history["seconds"] == sorted(history["seconds"])
 
 
 def test_a_different_model_config_is_refused_before_training(tmp_path, tiny_model, toy_task):
@@ -221,3 +225,71 @@ def test_each_record_sums_up_the_steps_since_the_last_one(tiny_model, toy_task, 
     # the clock is read when training starts, at each record, and when training resumes after it: one tick
     # of training between them, so the training time so far is 1, 2, 3 (evaluation not counted)
     assert history["seconds"] == [1.0, 2.0, 3.0]
+
+
+def test_a_diverging_run_stops_and_leaves_the_good_checkpoint(tmp_path, tiny_model, toy_task):
+    path = tmp_path / "run.pt"
+    fit(tiny_model(), toy_task(64), config=TrainConfig(epochs=1, batch_size=16), checkpoint=path, progress=False)
+    before = path.read_bytes()
+    steps = StepLosses()
+    with pytest.raises(FloatingPointError, match=r"the loss was nan in step (\d+) of 8 .*learning rate .*"
+                                                 r"still holds the last good state\. Likely causes: a learning rate"):
+        fit(tiny_model(), toy_task(64), config=TrainConfig(epochs=2, batch_size=16, lr=1e4, warmup_epochs=0),
+            checkpoint=path, resume=False, callbacks=[steps], progress=False)
+    assert path.read_bytes() == before
+    assert math.isnan(steps.losses[-1]) and len(steps.losses) < 8  # it stopped at the first look after the NaN
+
+
+class Poison(Callback):
+    """Makes the weights non-finite after a step whose loss was finite, as an overflowing update would."""
+
+    def __init__(self, at_step):
+        self.at_step = at_step
+
+    def on_step_end(self, state):
+        if state["step"] == self.at_step:
+            with torch.no_grad():
+                state["model"].head.bias[0] = math.inf
+
+
+def test_weights_that_are_no_longer_finite_are_never_saved(tmp_path, tiny_model, toy_task):
+    path = tmp_path / "run.pt"
+    config = TrainConfig(epochs=1, batch_size=16, checkpoint_every=1)
+    with pytest.raises(FloatingPointError, match="the weights were no longer finite after step 3 of 4"):
+        fit(tiny_model(), toy_task(64), config=config, checkpoint=path, callbacks=[Poison(3)], progress=False)
+    saved = load_checkpoint(path)
+    assert saved["step"] == 2 and all(torch.isfinite(t).all() for t in saved["model"].values())
+
+
+def test_continuing_with_new_settings_is_explicit_and_noted(tmp_path, tiny_model, toy_task):
+    path, data = tmp_path / "run.pt", toy_task(64)
+    first = TrainConfig(epochs=1, batch_size=16, weight_decay=0.05)
+    fit(tiny_model(), data, config=first, checkpoint=path, progress=False)
+    again = fit(tiny_model(), data, config=first, checkpoint=path, progress=False)  # finished: nothing to do
+    assert again["step"] == [4] and again.changes == []
+    longer = TrainConfig(epochs=2, batch_size=16, weight_decay=0.1, compile=False, checkpoint_every=3)
+    with pytest.raises(ValueError, match=r"\(epochs: checkpoint 1 vs now 2, weight_decay: checkpoint 0.05 vs now 0.1\)"):
+        fit(tiny_model(), data, config=longer, checkpoint=path, progress=False)  # checkpoint_every may differ
+    decays = []
+    original = torch.optim.AdamW.step
+
+    def spy(optimizer, *args, **kwargs):
+        decays.append(optimizer.param_groups[0]["weight_decay"])
+        return original(optimizer, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.optim.AdamW, "step", spy)
+        history = fit(tiny_model(), data, config=longer, checkpoint=path, new_config=True, progress=False)
+    assert history["step"] == [4, 8] and decays == [0.1] * 4  # the new weight decay, not the checkpoint's
+    change = {"step": 4, "changed": {"epochs": [1, 2], "weight_decay": [0.05, 0.1]}}
+    assert history.changes == [change] and load_checkpoint(path)["config_changes"] == [change]
+
+
+def test_validation_data_normalised_otherwise_is_pointed_out(tiny_model, toy_task, recwarn):
+    train, config = toy_task(32), TrainConfig(epochs=1, batch_size=16)
+    fit(tiny_model(), train, toy_task(32, seed=1), config, progress=False)  # its own statistics, about the same
+    assert not [w for w in recwarn if "normalised otherwise" in str(w.message)]
+    shifted = TensorImageDataset(train.images, train.labels, train.classes, [m + 0.2 for m in train.mean], train.std)
+    with pytest.warns(UserWarning, match=r"val_data is normalised otherwise than train_data \(mean \[0.\d+\] vs "
+                                         r".*load_image_folder\(..., mean=train_data.mean, std=train_data.std\)"):
+        fit(tiny_model(), train, shifted, config, progress=False)

@@ -1,6 +1,7 @@
 """vitlib: the pieces of a Vision Transformer, built one concept per module for the course.
 
-The model: patches -> embedding -> position -> attention -> encoder -> model (recording looks inside).
+The model: patches -> embedding -> position -> attention -> encoder -> model (recording and attention_maps
+look inside).
 Training: data -> augment -> loader -> schedule, optim -> train (with checkpoint, early_stopping) -> evaluate
 -> transfer, and baselines (classifiers on raw pixels) to compare with.
 Around them: checks (argument checks), device, profile (sizes per machine). ``vitlib.course`` holds what

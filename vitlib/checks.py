@@ -22,6 +22,8 @@ __all__ = [
     "choice",
     "pair",
     "instance",
+    "boolean",
+    "per_channel",
     "images_tensor",
 ]
 
@@ -100,14 +102,48 @@ def instance(value, name: str, kind: type):
     return value
 
 
+def boolean(value, name: str) -> bool:
+    """``value`` if it is ``True`` or ``False`` (not 1, not ``"no"``, which would read as true)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+    return value
+
+
+def per_channel(values, name: str, channels: int, *, positive: bool = False) -> list[float]:
+    """``values`` as a list of ``channels`` finite numbers (a per-channel mean, or with ``positive`` a std,
+    which normalising divides by)."""
+    kinds = "finite numbers > 0" if positive else "finite numbers"
+    if isinstance(values, torch.Tensor):
+        values = values.tolist()
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise ValueError(f"{name} must be a list of {kinds}, one per channel, got {values!r}")
+    if len(values) != channels:
+        plural = "s" if channels > 1 else ""
+        raise ValueError(
+            f"{name} has {len(values)} values but the images have {channels} channel{plural}; give one "
+            f"per channel ({name}={[0.5] * channels})"
+        )
+    if not all(_is_number(v) and (v > 0 or not positive) for v in values):
+        raise ValueError(f"{name} must be a list of {kinds}, one per channel, got {list(values)!r}")
+    return [float(v) for v in values]
+
+
 def images_tensor(images, name: str = "images", *, channels: int | None = None, size=None,
-                  owner: str = "the model") -> torch.Tensor:
-    """``images`` if it is a tensor ``(B, C, H, W)``, with ``C == channels`` and ``(H, W) == size`` when given
-    (``owner`` says who expects them, for the message)."""
+                  owner: str = "the model", dtype: torch.dtype | None = None) -> torch.Tensor:
+    """``images`` if it is a tensor ``(B, C, H, W)``, with ``C == channels``, ``(H, W) == size`` and the
+    floating-point ``dtype`` when given (``owner`` says who expects them, for the message)."""
     if not isinstance(images, torch.Tensor):
         raise TypeError(f"{name} must be a torch.Tensor of shape (B, C, H, W), got {type(images).__name__}")
     if images.ndim != 4:
         raise ValueError(f"{name} must have shape (B, C, H, W), got a tensor of shape {tuple(images.shape)}")
+    if dtype is not None and not images.is_floating_point():
+        raise TypeError(
+            f"{name} are {images.dtype} (raw pixels?) but {owner} takes normalised {dtype} images; normalise "
+            "them first: dataset.normalise(images), or (images.float() / 255 - mean) / std"
+        )
+    if dtype is not None and images.dtype != dtype:
+        raise TypeError(f"{name} are {images.dtype} but {owner}'s weights are {dtype}; convert them with "
+                        f"images.to({dtype})")
     if channels is not None and images.shape[1] != channels:
         raise ValueError(
             f"{name} have {images.shape[1]} channels but {owner} was built for in_channels={channels}; convert "

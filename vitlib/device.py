@@ -6,7 +6,7 @@ import contextlib
 
 import torch
 
-__all__ = ["best_device", "autocast", "synchronize"]
+__all__ = ["best_device", "resolve_device", "autocast", "synchronize"]
 
 
 def best_device() -> str:
@@ -16,6 +16,29 @@ def best_device() -> str:
     if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
         return "mps"
     return "cpu"
+
+
+def resolve_device(device=None) -> torch.device:
+    """``device`` (``"cuda"``, ``"cuda:1"``, ``"mps"``, ``"cpu"`` or a ``torch.device``) as a ``torch.device``,
+    or the best available for ``None``; a device this machine does not have is refused here, not mid-run."""
+    if device is None:
+        return torch.device(best_device())
+    valid = "'cpu', 'cuda', 'cuda:N' or 'mps' (or a torch.device)"
+    if not isinstance(device, (str, torch.device)):
+        raise ValueError(f"device must be {valid}, got {device!r}")
+    try:
+        device = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"device must be {valid}, got {device!r}") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {str(device)!r}: CUDA is not available on this machine; use device='cpu'")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise ValueError(f"device {str(device)!r}: this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ValueError(f"device {str(device)!r}: MPS is not available on this machine; use device='cpu'")
+    if device.type not in ("cpu", "cuda", "mps"):
+        raise ValueError(f"device must be {valid}, got {str(device)!r}")
+    return device
 
 
 def autocast(device: torch.device, enabled: bool = True):

@@ -11,22 +11,25 @@ from __future__ import annotations
 
 import copy
 
-from .checks import non_negative_number, positive_int
+from .checks import boolean, choice, non_negative_number, positive_int
 from .train import Callback
 
-__all__ = ["EarlyStopping"]
+__all__ = ["EarlyStopping", "WATCHABLE"]
+
+WATCHABLE = {"val_acc": 1, "train_acc": 1, "val_loss": -1, "train_loss": -1}  # +1: higher is better, -1: lower
 
 
 class EarlyStopping(Callback):
-    """Stop after ``patience`` evaluations without ``key`` improving by more than ``min_delta``; restore
-    the weights of the best evaluation (``restore_best``).
+    """Stop after ``patience`` evaluations without ``key`` improving by more than ``min_delta`` (an accuracy
+    improves by rising, a loss by falling); restore the weights of the best evaluation (``restore_best``).
 
     After training: ``best`` (the best value), ``best_step`` and ``stopped_step`` (None if the run
     reached its last step)."""
 
     def __init__(self, patience: int = 5, key: str = "val_acc", min_delta: float = 0.0, restore_best: bool = True):
         self.patience = positive_int(patience, "patience")
-        self.key, self.min_delta, self.restore_best = key, non_negative_number(min_delta, "min_delta"), restore_best
+        self.key, self.min_delta = choice(key, "key", WATCHABLE), non_negative_number(min_delta, "min_delta")
+        self.restore_best = boolean(restore_best, "restore_best")
         self.best, self.best_step, self.stopped_step, self.waited = None, None, None, 0
         self.best_weights = None
 
@@ -34,7 +37,8 @@ class EarlyStopping(Callback):
         value = state["history"].last(self.key)
         if value is None:
             raise ValueError(f"EarlyStopping watches {self.key!r}, which fit does not measure here; pass val_data")
-        if self.best is None or value > self.best + self.min_delta:
+        sign = WATCHABLE[self.key]
+        if self.best is None or sign * (value - self.best) > self.min_delta:
             self.best, self.best_step, self.waited = value, state["step"], 0
             if self.restore_best:
                 self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in state["model"].state_dict().items()})

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 from .checks import positive_int
-from .device import autocast
+from .device import autocast, resolve_device
 from .loader import BatchLoader, check_dataset
 
 __all__ = ["EvalResult", "evaluate", "confusion_matrix"]
@@ -46,7 +46,7 @@ def evaluate(model, dataset, batch_size: int = 256, device=None) -> EvalResult:
     The model is put back in the mode it was in."""
     check_dataset(dataset, model, "dataset")
     positive_int(batch_size, "batch_size")
-    device = torch.device(device) if device is not None else next(model.parameters()).device
+    device = resolve_device(device) if device is not None else next(model.parameters()).device
     model.to(device)
     was_training = model.training
     model.eval()

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from .attention import check_heads
-from .checks import choice, fraction, images_tensor, instance, pair, positive_int, positive_number
+from .checks import boolean, choice, fraction, images_tensor, instance, pair, positive_int, positive_number
 from .embedding import PatchEmbedding
 from .encoder import Encoder
 from .patches import grid_shape
@@ -67,6 +67,8 @@ class ViTConfig:
             raise ValueError(f"pos_embed='sincos1d' needs an even dim, got dim={self.dim}")
         fraction(self.dropout, "dropout")
         fraction(self.attn_dropout, "attn_dropout")
+        boolean(self.qkv_bias, "qkv_bias")
+        boolean(self.fused_attn, "fused_attn")
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -182,7 +184,8 @@ class ViT(nn.Module):
     # --- the forward pass, step by step -------------------------------------------------------
     def embed(self, images: torch.Tensor) -> torch.Tensor:
         """images ``(B, C, H, W)`` -> encoder input ``z_0`` ``(B, 1 + N, D)``: CLS token first, positions added."""
-        images_tensor(images, channels=self.config.in_channels, size=pair(self.config.image_size, "image_size"))
+        images_tensor(images, channels=self.config.in_channels, size=pair(self.config.image_size, "image_size"),
+                      dtype=self.cls_token.dtype)
         tokens = self.patch_embed(images)  # (B, N, D)
         cls = self.cls_token.expand(tokens.shape[0], -1, -1)  # (B, 1, D)
         tokens = torch.cat([cls, tokens], dim=1)  # (B, 1 + N, D)

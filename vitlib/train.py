@@ -3,8 +3,10 @@
 AdamW with linear warm-up and cosine decay (ViT paper, Appendix B.1; ``vitlib.optim``,
 ``vitlib.schedule``), label smoothing, augmentation suited to the data (``vitlib.augment``), bf16
 autocast on CUDA, optional ``torch.compile``. Every step's randomness (batch order, augmentation,
-mixing, dropout) is derived from the seed and the step number, so a run resumed from a checkpoint
-(``vitlib.checkpoint``) ends exactly where an uninterrupted run would.
+mixing, dropout) is derived from the seed and the step number, and a checkpoint (``vitlib.checkpoint``)
+holds the config and the running sums of the current record as well as the weights, so a run resumed
+from it ends exactly where an uninterrupted run would, with the same history. A step whose loss is not
+finite stops the run before anything is saved.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import dataclasses
 import os
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -23,19 +24,21 @@ from tqdm.auto import tqdm
 
 from .augment import AUGMENTATIONS, augment_batch, mix_batch, resolve_augmentation
 from .checks import (
-    choice, fraction, instance, non_negative_int, non_negative_number, positive_int, positive_number,
+    boolean, choice, fraction, instance, non_negative_int, non_negative_number, positive_int, positive_number,
 )
-from .checkpoint import load_checkpoint, save_checkpoint
-from .device import autocast, best_device
+from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
+from .device import autocast, resolve_device
 from .evaluate import evaluate
-from .loader import BatchLoader, check_dataset, epoch_batches
+from .loader import BatchLoader, check_alike, check_dataset, epoch_batches
 from .optim import make_optimizer
 from .schedule import Schedule
 
 __all__ = [
     "TrainConfig", "History", "Callback", "fit", "train_step", "StepAugmenter", "RunningMeter", "TrainingClock",
-    "step_batches",
+    "DivergenceGuard", "step_batches", "UNCOMPARED",
 ]
+
+UNCOMPARED = ("compile", "checkpoint_every")  # how a run is carried out, not what it computes: may change on resume
 
 
 @dataclass
@@ -57,6 +60,11 @@ class TrainConfig:
     checkpoint_every: int = 0  # steps between checkpoints; 0: at every evaluation and at the end
 
     def __post_init__(self):
+        self.check()
+
+    def check(self) -> "TrainConfig":
+        """Raise a ValueError naming the first field with a value that makes no sense (``fit`` checks again, in
+        case a field was changed after the config was made)."""
         positive_number(self.epochs, "epochs")
         positive_int(self.batch_size, "batch_size")
         positive_number(self.lr, "lr")
@@ -71,15 +79,20 @@ class TrainConfig:
         non_negative_int(self.seed, "seed")
         positive_number(self.eval_every, "eval_every")
         non_negative_int(self.checkpoint_every, "checkpoint_every")
+        boolean(self.amp, "amp")
+        boolean(self.compile, "compile")
+        return self
 
 
 @dataclass
 class History:
     """What ``fit`` measured: one record per evaluation (``epoch``, ``step``, ``lr``, ``train_loss``,
     ``train_acc``, ``val_loss``, ``val_acc``, ``seconds``: the training time so far, evaluations, callbacks
-    and checkpoints not counted)."""
+    and checkpoints not counted), and ``changes``: where a resumed run continued with new settings
+    (``{"step", "changed": {field: [before, after]}}``)."""
 
     records: list[dict] = field(default_factory=list)
+    changes: list[dict] = field(default_factory=list)
 
     def __getitem__(self, key: str) -> list:
         return [r.get(key) for r in self.records]
@@ -171,6 +184,46 @@ class RunningMeter:
     def accuracy(self) -> float:
         return self.correct.item() / max(1, self.seen)
 
+    def state(self) -> dict:
+        """The sums, for a checkpoint (a run resumed between two records then records the same numbers)."""
+        return {"loss": self.loss.detach().cpu(), "correct": self.correct.detach().cpu(), "seen": self.seen}
+
+    def load_state(self, state: dict) -> None:
+        self.loss, self.correct = state["loss"].to(self.device), state["correct"].to(self.device)
+        self.seen = int(state["seen"])
+
+
+class DivergenceGuard:
+    """Notes the first step whose loss is not finite, on the device (so the CPU need not wait for the GPU at
+    every step); :meth:`check` reads it, which waits, and raises a FloatingPointError if there was one, or, given
+    the model, if its weights are no longer finite (an update can overflow after a finite loss)."""
+
+    def __init__(self, device: torch.device):
+        self.step = torch.full((), -1, dtype=torch.int64, device=device)
+        self.loss = torch.zeros((), device=device)
+
+    def watch(self, loss: torch.Tensor, step: int) -> None:
+        first = ~torch.isfinite(loss.detach()) & (self.step < 0)
+        self.step = torch.where(first, step, self.step)
+        self.loss = torch.where(first, loss.detach().float(), self.loss)
+
+    def check(self, schedule: Schedule, config: TrainConfig, checkpoint=None, model=None, steps_done: int = 0) -> None:
+        step = int(self.step)
+        if step >= 0:
+            what = f"the loss was {self.loss.item()} in step {step + 1}"
+        elif model is not None and not torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all():
+            step, what = steps_done - 1, f"the weights were no longer finite after step {steps_done}"
+        else:
+            return
+        kept = (f"; nothing was saved after it, so {str(checkpoint)!r} still holds the last good state"
+                if checkpoint is not None else "")
+        raise FloatingPointError(
+            f"training diverged: {what} of {schedule.total_steps} (epoch {step / schedule.steps_per_epoch:.2f}, "
+            f"learning rate {schedule.lr(step):.3g}), so training stopped{kept}. Likely causes: a learning rate too "
+            f"high (try lr={config.lr / 10:.3g}), a dataset std of 0 or near it (normalising divides by it), "
+            f"non-finite pixels, or no gradient clipping (grad_clip={config.grad_clip})"
+        )
+
 
 class TrainingClock:
     """Seconds spent training: paused for evaluations, callbacks and checkpoints; ``already`` carries the time of
@@ -201,11 +254,56 @@ def step_batches(schedule: Schedule, num_items: int, batch_size: int, seed: int,
             step += 1
 
 
-def resume_run(checkpoint, model, optimizer, device) -> tuple[int, History]:
-    """Load a training checkpoint into ``model`` and ``optimizer``; return the steps done and the history."""
-    saved = load_checkpoint(checkpoint, model, map_location=device)  # raises before anything is written
-    optimizer.load_state_dict(saved["optimizer"])
-    return int(saved["step"]), History(list(saved["history"]))
+def config_changes(saved: dict | None, config: TrainConfig) -> dict:
+    """``{field: [checkpoint's value, config's value]}`` for every field that changes what is computed and differs
+    (every such field when the checkpoint records no config)."""
+    current = dataclasses.asdict(config)
+    saved = saved or {}
+    return {k: [saved.get(k), v] for k, v in current.items() if k not in UNCOMPARED and saved.get(k, object()) != v}
+
+
+def resume_run(checkpoint, model, optimizer, config: TrainConfig, schedule: Schedule, device,
+               new_config: bool = False) -> tuple[int, History, dict]:
+    """Load a training checkpoint into ``model`` and ``optimizer`` once it is sure to be one this config continues
+    (``new_config``: even if its config differs; the change is noted in the history). Returns the steps done, the
+    history and the checkpoint's other contents. Raises before the model is changed or anything is written."""
+    saved = load_checkpoint(checkpoint, map_location=device)
+    where = repr(str(checkpoint))
+    missing = [k for k in ("optimizer", "step", "history") if saved.get(k) is None]
+    if missing:
+        raise ValueError(
+            f"checkpoint {where} holds a model but not a training run (no {', '.join(missing)}), so fit cannot "
+            "continue it; to train from its weights, load them with load_checkpoint(path, model) and give fit "
+            "another checkpoint path (or resume=False to overwrite this file)"
+        )
+    if saved.get("train_config") is None and not new_config:
+        raise ValueError(f"checkpoint {where} does not record the TrainConfig it was trained with (an older vitlib "
+                         "saved it); pass new_config=True to continue it with this config, or resume=False to start "
+                         "afresh (overwriting it)")
+    changed = config_changes(saved.get("train_config"), config)
+    if changed and not new_config:
+        details = ", ".join(f"{k}: checkpoint {a!r} vs now {b!r}" for k, (a, b) in changed.items())
+        raise ValueError(
+            f"checkpoint {where} was trained with a different TrainConfig ({details}); pass the config it was "
+            "trained with to continue the run, new_config=True to continue it with these settings (the history "
+            "notes the change), or resume=False to start afresh (overwriting it)"
+        )
+    step = int(saved["step"])
+    if step > schedule.total_steps:
+        total = schedule.total_steps
+        raise ValueError(f"checkpoint {where} is at step {step}, past the end of this config's run "
+                         f"(epochs={config.epochs}: {total} step{'s' * (total != 1)}); raise epochs to train on")
+    restore_model(model, saved, checkpoint)
+    try:
+        optimizer.load_state_dict(saved["optimizer"])
+    except (ValueError, KeyError) as error:
+        raise ValueError(f"the optimizer state in {where} does not fit this model's trainable parameters ({error}); "
+                         "were other parameters frozen when it was saved?") from None
+    optimizer.param_groups[0]["weight_decay"] = config.weight_decay  # group 0 decays (vitlib.optim.param_groups)
+    history = History(list(saved["history"]), list(saved.get("config_changes", [])))
+    if changed:
+        history.changes.append({"step": step, "changed": changed})
+    return step, history, saved
 
 
 def evaluation_record(model, val_data, optimizer, meter: RunningMeter, schedule: Schedule, steps_done: int,
@@ -225,6 +323,17 @@ def evaluation_record(model, val_data, optimizer, meter: RunningMeter, schedule:
 
 
 # --- the loop ----------------------------------------------------------------------------------------------
+def check_callbacks(callbacks) -> list:
+    """``callbacks`` as a list of :class:`Callback` objects."""
+    if isinstance(callbacks, Callback) or not hasattr(callbacks, "__iter__"):
+        raise TypeError(f"callbacks must be a list of Callback objects, e.g. callbacks=[EarlyStopping()], got "
+                        f"{type(callbacks).__name__}")
+    callbacks = list(callbacks)
+    for callback in callbacks:
+        instance(callback, "each callback", Callback)
+    return callbacks
+
+
 def fit(
     model,
     train_data: Dataset,
@@ -234,6 +343,7 @@ def fit(
     device: str | torch.device | None = None,
     checkpoint: str | os.PathLike | None = None,
     resume: bool = True,
+    new_config: bool = False,
     callbacks=(),
     progress: bool = True,
 ) -> History:
@@ -242,42 +352,58 @@ def fit(
     Args:
         model: the ViT to train (in place).
         train_data, val_data: datasets of ``(image, label)``; a ``TensorImageDataset`` is batched on the
-            device directly.
+            device directly. Datasets that say their ``classes`` must say the same ones (and their ``mean``
+            and ``std`` about the same, or a warning says so).
         config: a :class:`TrainConfig`.
         device: ``"cuda"``, ``"mps"`` or ``"cpu"``; default: the best available.
-        checkpoint: a file to save to; if it exists and ``resume``, training continues from it.
+        checkpoint: a file to save to (checked before training starts); if it exists and ``resume``, training
+            continues from it, when it was trained with the same config.
+        new_config: continue from the checkpoint even though ``config`` differs from the one it was trained
+            with; ``History.changes`` notes the step and the fields that changed.
         callbacks: :class:`Callback` objects (e.g. the course's live plots).
         progress: show a tqdm progress bar with loss and accuracy.
 
     Returns:
         the :class:`History`; the model itself is trained in place.
+
+    Raises:
+        FloatingPointError: a step's loss was not finite; the checkpoint keeps the last good state.
     """
-    config = instance(config or TrainConfig(), "config", TrainConfig)
+    config = instance(config or TrainConfig(), "config", TrainConfig).check()
     check_dataset(train_data, model, "train_data")
     if val_data is not None:
         check_dataset(val_data, model, "val_data")
-    device = torch.device(device or best_device())
+        check_alike(train_data, val_data, "val_data")
+    for name, value in (("resume", resume), ("new_config", new_config), ("progress", progress)):
+        boolean(value, name)
+    callbacks = check_callbacks(callbacks)
+    device = resolve_device(device)
+    if checkpoint is not None:
+        checkpoint = check_writable(checkpoint, "checkpoint")
     model.to(device)
     loader = BatchLoader(train_data, device)
     schedule = Schedule.for_run(len(train_data), config.batch_size, config.epochs, config.warmup_epochs,
                                 config.eval_every, config.lr)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, device)
-    step, history = 0, History()
-    if checkpoint is not None and resume and Path(checkpoint).exists():
-        step, history = resume_run(checkpoint, model, optimizer, device)
-    augmenter = StepAugmenter(train_data, config, model.config.num_classes, device)
     meter = RunningMeter(device)
+    step, history, saved = 0, History(), {}
+    if checkpoint is not None and resume and checkpoint.exists():
+        step, history, saved = resume_run(checkpoint, model, optimizer, config, schedule, device, new_config)
+        if "meter" in saved:
+            meter.load_state(saved["meter"])
+    augmenter = StepAugmenter(train_data, config, model.config.num_classes, device)
+    guard = DivergenceGuard(device)
     forward = torch.compile(model) if config.compile else model
-    callbacks = list(callbacks)
     state = {"model": model, "config": config, "history": history, "total_steps": schedule.total_steps}
 
-    def save(steps_done: int) -> None:
-        if checkpoint is not None:
-            save_checkpoint(checkpoint, model, optimizer, step=steps_done, history=history.records,
-                            train_config=dataclasses.asdict(config))
+    def save(steps_done: int, seconds: float) -> None:
+        guard.check(schedule, config, checkpoint, model, steps_done)  # never a model that is no longer finite
+        save_checkpoint(checkpoint, model, optimizer, step=steps_done, history=history.records,
+                        config_changes=history.changes, train_config=dataclasses.asdict(config),
+                        meter=meter.state(), seconds=seconds)
 
     bar = tqdm(total=schedule.total_steps, initial=step, desc="training", unit="step", disable=not progress)
-    clock = TrainingClock(history.last("seconds") or 0.0)
+    clock = TrainingClock(saved.get("seconds", history.last("seconds") or 0.0))
     model.train()
     for step, indices in step_batches(schedule, len(train_data), config.batch_size, config.seed, step,
                                       loader.index_device):
@@ -287,30 +413,39 @@ def fit(
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr(step)
         loss, logits = train_step(forward, model, optimizer, images, targets, config, device)
+        guard.watch(loss, step)
         meter.add(loss, logits, labels)  # mixed batches: against each image's own label
         done = step + 1
         bar.update(1)
+        evaluates = schedule.evaluates_after(done)
+        saves = checkpoint is not None and (
+            done % config.checkpoint_every == 0 if config.checkpoint_every else evaluates)
         if done % 25 == 0:  # reading the numbers waits for the GPU, so not on every step
+            guard.check(schedule, config, checkpoint)
             bar.set_postfix(loss=f"{meter.mean_loss():.3f}", acc=f"{meter.accuracy():.3f}")
         state.update(step=done, epoch=done / schedule.steps_per_epoch, loss=loss.detach(), images=images, labels=labels)
         for callback in callbacks:
             callback.on_step_end(state)
-        if schedule.evaluates_after(done):
-            history.records.append(evaluation_record(model, val_data, optimizer, meter, schedule, done, clock.pause(),
+        if evaluates:
+            guard.check(schedule, config, checkpoint)
+            seconds = clock.pause()
+            history.records.append(evaluation_record(model, val_data, optimizer, meter, schedule, done, seconds,
                                                      config.batch_size, device))
             bar.set_postfix({k: f"{history.last(k):.3f}" for k in ("train_loss", "train_acc", "val_acc")
                              if history.last(k) is not None})
             meter.reset()
             for callback in callbacks:
                 callback.on_evaluate(state)
-            if config.checkpoint_every == 0:
-                save(done)
+            if saves:
+                save(done, seconds)
             if state.pop("stop", False):  # a callback (vitlib.early_stopping.EarlyStopping) asked to stop here
                 break
             clock.resume()
-        if config.checkpoint_every and done % config.checkpoint_every == 0:
-            save(done)
+        elif saves:
+            save(done, clock.pause())
+            clock.resume()
     bar.close()
+    guard.check(schedule, config, checkpoint)
     model.eval()
     for callback in callbacks:
         callback.on_train_end(state)

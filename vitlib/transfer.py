@@ -12,7 +12,7 @@ import copy
 
 import torch
 
-from .checks import choice
+from .checks import choice, instance
 from .model import ViT
 
 __all__ = ["prepare_for_task", "freeze_all_but_head", "count_trainable"]
@@ -24,6 +24,7 @@ def prepare_for_task(pretrained: ViT, num_classes: int, image_size=None, mode: s
     """A copy of ``pretrained`` ready to train on a new task: a fresh head for ``num_classes``, the
     position embedding adapted to ``image_size`` if given, and, for ``mode="linear-probe"``, every
     parameter but the head's frozen. The pretrained model itself is left unchanged."""
+    instance(pretrained, "pretrained", ViT)
     choice(mode, "mode", MODES)
     model = copy.deepcopy(pretrained)
     model.reset_head(num_classes)
@@ -36,6 +37,7 @@ def prepare_for_task(pretrained: ViT, num_classes: int, image_size=None, mode: s
 
 def freeze_all_but_head(model: ViT) -> ViT:
     """Stop gradients everywhere except the classifier head (in place)."""
+    instance(model, "model", ViT)
     for name, parameter in model.named_parameters():
         parameter.requires_grad_(name.startswith("head."))
     return model

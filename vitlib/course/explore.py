@@ -11,14 +11,19 @@ from __future__ import annotations
 import io
 
 import ipywidgets as widgets
-from IPython.display import display
 import torch
+from IPython.display import display
 from matplotlib.figure import Figure
 
+from matplotlib.patches import Rectangle
+
+from ..attention_maps import attention_rollout, patch_token
+from ..checks import pair
 from ..patches import grid_shape
+from ..recording import record_attention
 from . import plot
 
-__all__ = ["PatchExplorer", "PositionSimilarityExplorer"]
+__all__ = ["PatchExplorer", "PositionSimilarityExplorer", "AttentionExplorer"]
 
 
 def _png(fig: Figure) -> bytes:
@@ -138,5 +143,106 @@ class PositionSimilarityExplorer(_Explorer):
         for ax, (title, table) in zip(axes, self.tables.items()):
             plot.draw_similarity_map(table, self.grid, self.index, ax=ax)
             ax.set_title(title)
+        self.figure.value = _png(fig)
+        self.redraws += 1
+
+
+class AttentionExplorer(_Explorer):
+    """Where a trained ViT looks: choose the image, the layer, the head (one, the mean of all, or rollout
+    through the layers up to the chosen one) and the query (CLS, or a patch by row and column). The
+    overlay, the query's attention row and the model's prediction redraw at once.
+
+    Args:
+        model: a trained ViT.
+        images: ``{name: (C, H, W)}``, normalised as the model was trained.
+        classes: the class names.
+        denormalise: maps a normalised ``(B, C, H, W)`` batch back to [0, 1] for display.
+    """
+
+    MEAN, ROLLOUT = "mean of heads", "rollout"
+
+    def __init__(self, model, images: dict, classes, denormalise, layer: int = -1):
+        if not images:
+            raise ValueError("images must hold at least one {name: (C, H, W) tensor}")
+        self.model, self.classes, self.denormalise = model.eval(), list(classes), denormalise
+        config = model.config
+        self.grid = config.grid
+        self.patch_size, self.stride = pair(config.patch_size, "patch_size"), config.stride
+        self.seen = {}  # name -> (image shown, attention (L, h, T, T), probabilities (K,))
+        device = next(model.parameters()).device
+        for name, image in images.items():
+            with torch.no_grad(), record_attention(model) as record:
+                probs = model.predict_proba(image[None].to(device))[0].float().cpu()
+            shown = denormalise(image[None].cpu())[0].clamp(0, 1)
+            self.seen[name] = (shown, record.stacked()[:, 0].float().cpu(), probs)
+        depth, heads = len(model.blocks), config.heads
+        n_h, n_w = self.grid
+        style = {"description_width": "70px"}
+        self.image_menu = widgets.Dropdown(options=list(images), description="image", style=style)
+        self.layer_slider = widgets.IntSlider(value=layer % depth, min=0, max=depth - 1, description="layer",
+                                              continuous_update=False, style=style)
+        self.head_menu = widgets.Dropdown(options=[self.MEAN, self.ROLLOUT] + [f"head {i}" for i in range(heads)],
+                                          description="head", style=style)
+        self.query_menu = widgets.ToggleButtons(options=["CLS", "patch"], description="query", style=style)
+        self.row_slider = widgets.IntSlider(value=n_h // 2, min=0, max=n_h - 1, description="patch row",
+                                            continuous_update=False, style=style)
+        self.col_slider = widgets.IntSlider(value=n_w // 2, min=0, max=n_w - 1, description="patch column",
+                                            continuous_update=False, style=style)
+        self.label = widgets.HTML()
+        self.figure = widgets.Image(format="png")
+        self.redraws = 0
+        controls = [self.image_menu, self.layer_slider, self.head_menu, self.query_menu, self.row_slider, self.col_slider]
+        for control in controls:
+            control.observe(self._on_change, names="value")
+        self.widget = widgets.VBox([
+            widgets.HBox([self.image_menu, self.head_menu]), widgets.HBox([self.layer_slider, self.query_menu]),
+            widgets.HBox([self.row_slider, self.col_slider]), self.label, self.figure,
+        ])
+        self.redraw()
+
+    @property
+    def query(self) -> int:
+        """The query token: 0 for CLS, else the chosen patch's token."""
+        if self.query_menu.value == "CLS":
+            return 0
+        return patch_token(self.row_slider.value, self.col_slider.value, self.grid)
+
+    def attention_row(self) -> torch.Tensor:
+        """The chosen query's weights over all ``T`` tokens, for the chosen image, layer and head: ``(T,)``."""
+        _, attention, _ = self.seen[self.image_menu.value]  # (L, h, T, T)
+        layer, head = self.layer_slider.value, self.head_menu.value
+        if head == self.ROLLOUT:
+            weights = attention_rollout([a[None] for a in attention[: layer + 1]])[0]  # (T, T)
+        elif head == self.MEAN:
+            weights = attention[layer].mean(dim=0)
+        else:
+            weights = attention[layer, int(head.split()[1])]
+        return weights[self.query]
+
+    def _on_change(self, change) -> None:
+        self.redraw()
+
+    def redraw(self) -> None:
+        """Redraw the overlay, the attention row and the label for the controls' current values."""
+        image, _, probs = self.seen[self.image_menu.value]
+        row = self.attention_row()  # (T,)
+        patch_weights = row[1:].reshape(self.grid)  # (n_h, n_w): the weights on the patch keys
+        top = int(probs.argmax())
+        where = "CLS" if self.query == 0 else f"patch ({self.row_slider.value}, {self.col_slider.value})"
+        self.label.value = (f"<b class='attention-view'>{where}, layer {self.layer_slider.value}, "
+                            f"{self.head_menu.value}</b>: the model says {self.classes[top]} ({probs[top]:.0%})")
+        fig = Figure(figsize=(8.4, 3.2), layout="constrained")
+        left, right = fig.subplots(1, 2, width_ratios=[1, 1.6])
+        plot.draw_attention_overlay(image, patch_weights, ax=left, patch_size=self.patch_size, stride=self.stride)
+        if self.query:
+            r, c = self.row_slider.value, self.col_slider.value
+            s_h, s_w = pair(self.stride if self.stride is not None else self.patch_size, "stride")
+            left.add_patch(Rectangle((c * s_w - 0.5, r * s_h - 0.5), self.patch_size[1], self.patch_size[0],
+                                     fill=False, ec="cyan", lw=1.5))
+        left.set_title(f"where {where} looks", fontsize=9)
+        right.bar(range(row.numel()), row.numpy(), width=1.0, color="tab:orange")
+        right.set_xlabel("key token (0 = CLS, then the patches row by row)")
+        right.set_ylabel("weight")
+        right.set_title("the query's attention row", fontsize=9)
         self.figure.value = _png(fig)
         self.redraws += 1

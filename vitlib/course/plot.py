@@ -10,9 +10,10 @@ import numpy as np
 import torch
 from matplotlib.patches import Rectangle
 
+from ..attention_maps import to_pixels
 from ..checks import pair
 from ..evaluate import EvalResult
-from ..patches import coverage, extract_patches, grid_shape, uncovered_mask, unpatchify
+from ..patches import coverage, extract_patches, grid_shape
 from .photos import to_numpy_image
 
 __all__ = [
@@ -23,7 +24,6 @@ __all__ = [
     "draw_similarity_map",
     "plot_position_similarity_grid",
     "cls_attention",
-    "attention_on_pixels",
     "draw_attention_overlay",
     "plot_confusion_matrix",
     "plot_mistakes",
@@ -165,31 +165,17 @@ def cls_attention(attention: torch.Tensor, grid) -> torch.Tensor:
     return attention[:, :, 0, 1:].mean(dim=1).reshape(-1, n_h, n_w)
 
 
-def attention_on_pixels(weights: torch.Tensor, image_size, patch_size, stride=None) -> torch.Tensor:
-    """A map over the patch grid ``(n_h, n_w)`` laid on the pixels ``(H, W)``: each pixel gets the mean
-    value of the patches that cover it (with overlapping patches, several), NaN where no patch does."""
-    n_h, n_w = weights.shape
-    p_h, p_w = pair(patch_size, "patch_size")
-    if grid_shape(image_size, patch_size, stride) != (n_h, n_w):
-        raise ValueError(f"weights of shape {(n_h, n_w)} do not match the patch grid "
-                         f"{grid_shape(image_size, patch_size, stride)} of image_size={image_size!r}, "
-                         f"patch_size={patch_size!r}, stride={stride!r}")
-    cells = weights.detach().float().cpu().reshape(1, n_h * n_w, 1, 1, 1).expand(1, n_h * n_w, 1, p_h, p_w)
-    pixels = unpatchify(cells.contiguous(), image_size, stride)[0, 0]  # (H, W): overlaps averaged, gaps 0
-    return pixels.masked_fill(uncovered_mask(image_size, patch_size, stride), float("nan"))
-
-
 def draw_attention_overlay(image: torch.Tensor, weights: torch.Tensor, ax=None, title: str = "",
                            patch_size=None, stride=None):
     """An image ``(C, H, W)`` in [0, 1] with an attention map ``(n_h, n_w)`` laid over it: each patch's weight
-    on the pixels the patch covers (see :func:`attention_on_pixels`). Without ``patch_size``, the patches are
+    on the pixels the patch covers (see :func:`vitlib.attention_maps.to_pixels`). Without ``patch_size``, the patches are
     taken to tile the image."""
     ax = _new_axes(ax, figsize=(2.5, 2.5))
     H, W = image.shape[-2:]
     n_h, n_w = weights.shape
     if patch_size is None:
         patch_size, stride = (H // n_h, W // n_w), None
-    on_pixels = attention_on_pixels(weights, (H, W), patch_size, stride)  # (H, W)
+    on_pixels = to_pixels(weights.cpu(), (H, W), patch_size, stride)  # (H, W)
     ax.imshow(to_numpy_image(image), cmap="gray" if image.shape[0] == 1 else None)
     ax.imshow(np.ma.masked_invalid(on_pixels.numpy()), cmap="inferno", alpha=0.6, interpolation="nearest")
     ax.set_title(title, fontsize=8)

@@ -11,7 +11,7 @@ One module per source: ``tensor`` (the dataset class), ``digits``, ``cifar`` (wi
 
 from __future__ import annotations
 
-from ..checks import choice, positive_int
+from ..checks import choice, non_negative_int, positive_int
 from .cifar import CIFAR10_CLASSES, load_cifar10, read_cifar10_archive
 from .digits import DIGIT_CLASSES, load_digits
 from .folder import load_image_folder
@@ -43,12 +43,18 @@ def load_dataset(name: str, split: str = "train", limit: int | None = None, seed
         name: ``"digits"`` or ``"cifar10"``.
         split: ``"train"``, ``"val"`` (carved from the training images: for every curve, early stop and
             choice) or ``"test"`` (touched once, at the end).
-        limit: keep at most this many items, the same number from every class (drawn with ``seed``).
+        limit: keep at most this many items, the same number from every class (drawn with ``seed``), so at
+            least one per class.
     """
     choice(name, "name", LOADERS)
     if limit is not None:
         positive_int(limit, "limit")
+    non_negative_int(seed, "seed")
     dataset = LOADERS[name](split)
+    K = len(dataset.classes)
+    if limit is not None and limit < K:
+        raise ValueError(f"limit={limit} is fewer than the {K} classes of {name!r}: the same number is kept from "
+                         f"every class, so give limit >= {K} (or None for all {len(dataset)} items)")
     if limit is not None and limit < len(dataset):
-        dataset = dataset.stratified_subset(max(1, limit // len(dataset.classes)), seed=seed)
+        dataset = dataset.stratified_subset(limit // K, seed=seed)
     return dataset

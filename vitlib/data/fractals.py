@@ -15,7 +15,7 @@ import torch
 from torch.utils.data import Dataset
 from tqdm.auto import tqdm
 
-from ..checks import choice, non_negative_number, pair, positive_int
+from ..checks import boolean, choice, non_negative_int, non_negative_number, pair, positive_int
 from .tensor import TensorImageDataset
 
 __all__ = ["FractalDataset", "InstanceDraws", "chaos_game", "fit_to_frame", "paint"]
@@ -140,6 +140,7 @@ class FractalDataset(Dataset):
             positive_int(value, name)
         choice(channels, "channels", (1, 3))
         non_negative_number(jitter, "jitter")
+        non_negative_int(seed, "seed")
         self.num_classes, self.per_class, self.channels, self.seed = num_classes, per_class, channels, seed
         self.image_size = pair(image_size, "image_size")
         self.points, self.jitter = points, jitter
@@ -211,6 +212,7 @@ class FractalDataset(Dataset):
     def to_tensor_dataset(self, device="cpu", chunk: int = 1024, progress: bool = True) -> TensorImageDataset:
         """Render every image once into a :class:`TensorImageDataset` (on ``device``)."""
         positive_int(chunk, "chunk")
+        boolean(progress, "progress")
         parts = [self.render(range(s, min(s + chunk, len(self))), device)
                  for s in tqdm(range(0, len(self), chunk), desc="rendering fractals", disable=not progress)]
         labels = torch.arange(len(self), device=device) // self.per_class

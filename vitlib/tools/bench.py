@@ -37,9 +37,10 @@ import torch.nn.functional as F
 from torch.utils.flop_counter import FlopCounterMode
 
 from ..augment import AUGMENTATIONS
+from ..checkpoint import check_writable
 from ..checks import non_negative_int, pair, positive_int, positive_number
 from ..data import FractalDataset, TensorImageDataset
-from ..device import autocast, best_device, synchronize
+from ..device import autocast, resolve_device, synchronize
 from ..model import VARIANTS, ViT, ViTConfig, vit_config
 from ..optim import make_optimizer
 from ..profile import PROFILES, current_profile, get_profile
@@ -144,11 +145,10 @@ def main(argv: list[str] | None = None) -> dict:
         overrides = {k: v for k, v in (("image_size", args.image_size), ("patch_size", args.patch_size)) if v is not None}
         config = vit_config(args.variant, **overrides)
         recipe = training_recipe(args)
-        device = torch.device(args.device or best_device())
+        device = resolve_device(args.device)
+        out = check_writable(args.out or f"results/bench-{device.type}.json", "--out")
     except (ValueError, TypeError, RuntimeError) as error:
         parser.error(str(error))
-    if device.type == "cuda" and not torch.cuda.is_available():
-        parser.error("--device cuda: CUDA is not available on this machine; use --device cpu")
     threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
@@ -156,7 +156,6 @@ def main(argv: list[str] | None = None) -> dict:
         result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
     finally:
         torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
-    out = Path(args.out or f"results/bench-{device.type}.json")
     write_json(out, result)
     _print_table(result, out)
     return result

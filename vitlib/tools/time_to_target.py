@@ -24,9 +24,10 @@ from pathlib import Path
 import torch
 
 from ..augment import AUGMENTATIONS, resolve_augmentation
+from ..checkpoint import check_writable
 from ..checks import fraction
 from ..data import load_dataset, load_image_folder
-from ..device import best_device
+from ..device import resolve_device
 from ..evaluate import evaluate
 from ..model import create_vit, vit_config
 from ..profile import get_profile
@@ -41,7 +42,10 @@ class TimeToTarget(Callback):
     With ``report`` (a function of the history), calls it after every evaluation."""
 
     def __init__(self, target: float, report=None):
-        self.target, self.reached, self.report = target, None, report
+        self.target, self.reached = fraction(target, "target", inclusive=True), None
+        if report is not None and not callable(report):
+            raise TypeError(f"report must be a function of the history, got {type(report).__name__}")
+        self.report = report
 
     def on_evaluate(self, state: dict) -> None:
         record = state["history"].records[-1]
@@ -84,20 +88,21 @@ def main(argv: list[str] | None = None) -> dict:
                              mixup=args.mixup, cutmix=args.cutmix)
         fraction(args.target, "--target", inclusive=True)
         vit_config(args.variant)
-    except ValueError as error:
+        device = resolve_device(args.device)
+        out = check_writable(args.out or f"results/time-to-target-{device.type}.json", "--out")
+    except (ValueError, TypeError) as error:
         parser.error(str(error))
-    device = torch.device(args.device or best_device())
     started = time.perf_counter()
-    if args.folder:
+    if args.folder:  # the test images are labelled and normalised as the training images are
         root = Path(args.folder)
-        train, test = load_image_folder(root / "train"), load_image_folder(root / "test")
+        train = load_image_folder(root / "train")
+        test = load_image_folder(root / "test", classes=train.classes, mean=train.mean, std=train.std)
     else:
         train, test = load_dataset(args.dataset, "train"), load_dataset(args.dataset, "test")
     load_seconds = time.perf_counter() - started
     C, H, W = train.image_shape
     torch.manual_seed(args.seed)
     model = create_vit(args.variant, image_size=(H, W), in_channels=C, num_classes=len(train.classes))
-    out = Path(args.out or f"results/time-to-target-{device.type}.json")
     result = {
         **run_record("vitlib.tools.time_to_target", argv, device),
         "variant": args.variant,

@@ -1,3 +1,4 @@
+import argparse
 import json
 import subprocess
 import re
@@ -9,7 +10,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from vitlib import create_vit
 from vitlib.profile import get_profile
-from vitlib.tools.bench import main, peak_tflops
+from vitlib.tools.bench import breakdown_of, main, peak_tflops
 from vitlib.tools.record import git_commit
 
 TINY = ["--variant", "course-tiny", "--batch-size", "8", "--steps", "2", "--warmup", "1", "--device", "cpu",
@@ -36,6 +37,11 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     # the smoke profile's recipe: "auto" augmentation, which is "photo" for colour images; no mixing
     assert result["augment"]["kind"] == "photo" and result["augment"]["mixup"] == 0.0
     assert result["augment"]["images_per_s"] > 0
+    parts = result["step_breakdown_ms"]  # the smoke profile trains on the bundled digits: evaluation is known
+    assert {"attention", "mlp", "optimiser", "rest", "augmentation", "evaluation", "total"} <= set(parts)
+    step_ms = result["train"]["ms_per_batch"]
+    assert parts["attention"] + parts["mlp"] + parts["optimiser"] + parts["rest"] == pytest.approx(step_ms)
+    assert parts["total"] == pytest.approx(step_ms + parts["augmentation"] + parts["evaluation"])
 
     # FLOPs counted here on real tensors, with the hand-written attention (whose matrix products the
     # counter sees on a CPU): a step is forward + backward, about 3x the forward (a little less, since
@@ -100,3 +106,14 @@ def test_git_commit_falls_back_to_the_environment_on_a_copy_without_git(monkeypa
     assert git_commit() is None
     monkeypatch.setenv("VITLIB_GIT_COMMIT", "0123456789abcdef0123456789abcdef01234567")
     assert git_commit() == "0123456789abcdef0123456789abcdef01234567"
+
+
+def test_step_breakdown_arithmetic():
+    # 10 ms a step of which 3 attention, 2 MLP, 1 optimiser; 2 ms augmentation; 0.01 ms per evaluated image:
+    # the digits' 500 validation images after every epoch of 3,500 // 64 = 54 steps cost 5 / 54 ms a step
+    args = argparse.Namespace(profile="cpu")
+    parts = breakdown_of({"attention": 3.0, "mlp": 2.0, "optimiser": 1.0}, 10.0, 2.0, 0.01, args, 64)
+    assert parts["rest"] == pytest.approx(4.0)
+    assert parts["evaluation"] == pytest.approx(0.01 * 500 / 54)
+    assert parts["total"] == pytest.approx(12.0 + 0.01 * 500 / 54)
+    assert "evaluation" not in breakdown_of({"attention": 1.0}, 2.0, 1.0, 0.01, argparse.Namespace(profile="gpu"), 64)

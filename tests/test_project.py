@@ -61,6 +61,16 @@ def test_every_lesson_is_numbered_in_order_and_in_the_readme():
     assert table == [p.stem for p in NOTEBOOKS], "the README's lesson table must list every lesson, in order"
 
 
+def test_the_readme_states_each_lessons_time_from_the_stored_run():
+    readme = (ROOT / "README.md").read_text()
+    stated = dict(re.findall(r"^\| `(\d\d_[a-z0-9_]+)` \|.*\| ([\d.]+) \|$", readme, flags=re.MULTILINE))
+    seconds = {p.stem: json.loads(p.read_text())["metadata"].get("vitlib", {}).get("seconds") for p in NOTEBOOKS}
+    measured = {stem: f"{s / 60:.1f}" for stem, s in seconds.items() if s is not None}
+    assert stated == measured, "the README's lesson times must be the stored run's (make notebooks prints them)"
+    total = re.search(r"whole course takes ([\d.]+) minutes", readme)
+    assert total and total.group(1) == f"{sum(s for s in seconds.values() if s is not None) / 60:.1f}"
+
+
 def test_stored_notebooks_come_from_one_run_of_the_code_as_it_is():
     stamps = [json.loads(p.read_text())["metadata"].get("vitlib") for p in NOTEBOOKS]
     unstamped = [p.name for p, s in zip(NOTEBOOKS, stamps) if not s]

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from vitlib.tools.store_notebooks import WIDGET_STATE, freeze_widgets, main, smaller_image
+from vitlib.tools.store_notebooks import WIDGET_STATE, freeze_widgets, main, run_seconds, smaller_image
 
 
 def png_of(array: np.ndarray) -> str:
@@ -80,6 +80,18 @@ def test_every_notebook_of_a_run_gets_the_same_stamp(tmp_path):
     main([str(p) for p in paths])
     stamps = [json.loads(p.read_text())["metadata"]["vitlib"] for p in paths]
     assert stamps[0] == stamps[1] and len(stamps[0]["run"]) == 12
-    assert set(stamps[0]) == {"commit", "run", "time_utc", "profile", "source_hash"}
+    assert set(stamps[0]) == {"commit", "run", "time_utc", "profile", "source_hash", "seconds"}
+    assert stamps[0]["seconds"] is None  # never run by a kernel: no cell timings
     main([str(paths[0])])  # a second run: a new stamp
     assert json.loads(paths[0].read_text())["metadata"]["vitlib"]["run"] != stamps[0]["run"]
+
+
+def test_run_seconds_span_the_first_cell_start_to_the_last_reply():
+    def cell(start, reply):
+        return {"cell_type": "code", "metadata": {"execution": {
+            "iopub.execute_input": f"2026-01-01T10:{start}Z", "shell.execute_reply": f"2026-01-01T10:{reply}Z"}}}
+
+    notebook = {"cells": [{"cell_type": "markdown", "metadata": {}}, cell("00:01.5", "00:02.0"),
+                          cell("00:02.1", "03:04.25")]}
+    assert run_seconds(notebook) == 182.8  # 10:00:01.5 to 10:03:04.25
+    assert run_seconds({"cells": [{"cell_type": "code", "metadata": {}}]}) is None

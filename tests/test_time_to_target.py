@@ -26,7 +26,9 @@ def test_time_to_target_on_a_tiny_image_folder(tmp_path):
     out = tmp_path / "result.json"
     result = main(["--folder", str(two_colours(tmp_path)), *TINY, "--target", "0.5", "--out", str(out)])
     saved = json.loads(out.read_text())
-    assert saved["train_images"] == 16 and saved["test_images"] == 8 and saved["model"]["num_classes"] == 2
+    # the validation split: the first tenth of each training class, at least one image (8 per class here)
+    assert saved["train_images"] == 14 and saved["val_images"] == 2 and saved["test_images"] == 8
+    assert saved["model"]["num_classes"] == 2 and saved["target_measured_on"] == "validation"
     assert len(saved["history"]) == 3 and saved["history"][-1]["epoch"] == 3.0
     assert saved["final_test_accuracy"] == result["final_test_accuracy"]
     assert saved["final_test_accuracy"] == 1.0  # red against blue is easy
@@ -50,7 +52,7 @@ def test_a_run_cut_short_leaves_its_curve(tmp_path, monkeypatch):
 
 def test_defaults_are_the_gpu_profile_recipe(tmp_path, capsys):
     gpu = get_profile("gpu")
-    args = ttt._parser().parse_args(["--folder", "x"])
+    args = ttt.with_profile_defaults(ttt._parser().parse_args(["--folder", "x"]))
     assert (args.variant, args.epochs, args.batch_size, args.lr, args.warmup_epochs, args.augment, args.mixup,
             args.cutmix) == (gpu.train_variant, gpu.epochs, gpu.batch_size, gpu.lr, gpu.warmup_epochs, gpu.augment,
                              gpu.mixup, gpu.cutmix)
@@ -68,3 +70,28 @@ def test_a_test_split_with_fewer_classes_is_scored_by_class_name(tmp_path):
     with pytest.warns(UserWarning, match="mapped onto the training classes by name"):
         result = main(["--folder", str(root), *TINY, "--out", str(out)])
     assert result["test_images"] == 4 and result["final_test_accuracy"] == 1.0  # blue is class 1, not class 0
+
+
+def test_the_cpu_profile_times_the_digits_recipe():
+    cpu = get_profile("cpu")
+    args = ttt.with_profile_defaults(ttt._parser().parse_args(["--profile", "cpu", "--epochs", "2"]))
+    assert (args.dataset, args.variant, args.epochs, args.batch_size, args.lr) == (
+        "digits", cpu.train_variant, 2.0, cpu.batch_size, cpu.lr)
+
+
+def test_the_test_split_is_evaluated_once_at_the_end(tmp_path, monkeypatch):
+    seen = []
+    real_fit, real_evaluate = ttt.fit, ttt.evaluate
+
+    def spy_fit(model, train, val, *args, **kwargs):
+        seen.append(("fit on", len(train), "validated on", len(val)))
+        return real_fit(model, train, val, *args, **kwargs)
+
+    def spy_evaluate(model, data, **kwargs):
+        seen.append(("evaluate", len(data)))
+        return real_evaluate(model, data, **kwargs)
+
+    monkeypatch.setattr(ttt, "fit", spy_fit)
+    monkeypatch.setattr(ttt, "evaluate", spy_evaluate)
+    main(["--folder", str(two_colours(tmp_path)), *TINY, "--out", str(tmp_path / "r.json")])
+    assert seen == [("fit on", 14, "validated on", 2), ("evaluate", 8)]

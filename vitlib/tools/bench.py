@@ -11,6 +11,10 @@ the model is timed, it measures:
   (``vitlib.train.StepAugmenter``: the augmentation, and MixUp/CutMix when the recipe has them), which must
   stay well above the training throughput; the recipe is the profile's (``--profile``, default the one
   in force) unless ``--augment``, ``--mixup`` or ``--cutmix`` say otherwise;
+* where the time of one training step goes: the attention sub-layers (LayerNorm and attention, forward and
+  backward, every block), the MLP sub-layers (the same), the optimiser (clipping and AdamW), the rest of
+  the step (embedding, head, loss), the augmentation, and the evaluation after each epoch spread over the
+  epoch's steps (for the profile's dataset, whose sizes are read from it when it is bundled);
 * the FLOPs of one step, counted once by ``torch.utils.flop_counter.FlopCounterMode`` (forward and
   backward; matrix products only), the TFLOP/s achieved and, where the card's dense bf16 tensor-core
   peak is known, the share of it (model FLOPs utilisation).
@@ -39,7 +43,7 @@ from torch.utils.flop_counter import FlopCounterMode
 from ..augment import AUGMENTATIONS
 from ..checkpoint import check_writable
 from ..checks import non_negative_int, pair, positive_int, positive_number
-from ..data import FractalDataset, TensorImageDataset
+from ..data import FractalDataset, TensorImageDataset, load_dataset
 from ..device import autocast, resolve_device, synchronize
 from ..model import VARIANTS, ViT, ViTConfig, vit_config
 from ..optim import make_optimizer
@@ -47,7 +51,7 @@ from ..profile import PROFILES, current_profile, get_profile
 from ..train import StepAugmenter, TrainConfig, train_step
 from .record import device_name, run_record, write_json
 
-__all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "PEAK_BF16_TFLOPS"]
+__all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "step_parts", "breakdown_of", "PEAK_BF16_TFLOPS"]
 
 # Dense (no 2:4 sparsity) bf16 tensor-core peaks in TFLOP/s; the first key found as whole words in
 # torch.cuda.get_device_name() wins, so the specific names come first ("NVIDIA H100 80GB HBM3" is the
@@ -238,6 +242,10 @@ def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, de
 
     render_seconds = seconds_of(render_step, render_steps, 1, device)
     peak, peak_source = peak_of(args, device, device_name(device))
+    model.train()
+    parts = step_parts(model, optimizer, images, recipe, device, args.steps, args.warmup)
+    breakdown = breakdown_of(parts, 1e3 * train_seconds / args.steps, 1e3 * augment_seconds / args.steps,
+                             1e3 * inference_seconds / args.steps / B, args, B)
 
     def figures(seconds: float, flops: int) -> dict:
         tflops = flops * args.steps / seconds / 1e12
@@ -262,7 +270,51 @@ def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, de
         "augment": {"kind": augmenter.kind, "mixup": recipe.mixup, "cutmix": recipe.cutmix,
                     "images_per_s": B * args.steps / augment_seconds},
         "fractal_render": {"images_per_s": B * render_steps / render_seconds, "batches": render_steps},
+        "step_breakdown_ms": breakdown,
     }
+
+
+def step_parts(model: ViT, optimizer, images: torch.Tensor, recipe: TrainConfig, device: torch.device,
+               steps: int, warmup: int) -> dict:
+    """Milliseconds per batch of the parts of a training step, each timed on its own: every block's attention
+    sub-layer (norm1 and attention) and MLP sub-layer (norm2 and MLP), forward and backward, on the tokens the
+    embedding makes of ``images``; and the optimiser (gradient clipping and the AdamW step)."""
+    with torch.no_grad():
+        tokens = model.embed(images)  # (B, T, D)
+
+    def sublayers(pick) -> None:
+        for block in model.blocks:
+            x = tokens.detach().requires_grad_()
+            with autocast(device, recipe.amp):
+                out = pick(block, x)  # (B, T, D)
+            out.float().sum().backward()
+
+    def optimiser() -> None:
+        if recipe.grad_clip is not None:
+            torch.nn.utils.clip_grad_norm_(model.parameters(), recipe.grad_clip)
+        optimizer.step()
+
+    timed = {
+        "attention": lambda: sublayers(lambda block, x: block.attn(block.norm1(x))),
+        "mlp": lambda: sublayers(lambda block, x: block.mlp(block.norm2(x))),
+        "optimiser": optimiser,
+    }
+    return {name: 1e3 * seconds_of(fn, steps, warmup, device) / steps for name, fn in timed.items()}
+
+
+def breakdown_of(parts: dict, step_ms: float, augment_ms: float, eval_ms_per_image: float,
+                 args: argparse.Namespace, batch_size: int) -> dict:
+    """The step's milliseconds by part; ``rest`` is what the timed parts leave of the whole step (embedding,
+    head, loss, and the framework's own work). ``evaluation`` is the profile's validation pass after every epoch,
+    per training step, when the profile's dataset is bundled (its sizes known without a download)."""
+    profile = get_profile(args.profile) if args.profile else current_profile()
+    breakdown = {**parts, "rest": step_ms - sum(parts.values()), "augmentation": augment_ms}
+    if profile.train_data == "digits":
+        train_images, val_images = len(load_dataset("digits", "train")), len(load_dataset("digits", "val"))
+        steps_per_epoch = max(1, train_images // batch_size)
+        breakdown["evaluation"] = eval_ms_per_image * val_images / steps_per_epoch
+    breakdown["total"] = step_ms + augment_ms + breakdown.get("evaluation", 0.0)
+    return breakdown
 
 
 def _print_table(result: dict, out: Path) -> None:
@@ -278,6 +330,10 @@ def _print_table(result: dict, out: Path) -> None:
         print(f"{kind:<10} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>10.2f} "
               f"{r['flops_per_batch'] / 1e9:>12.3f} {r['tflops']:>9.4f} {share:>8}")
     print(f"augmentation {result['augment']['kind']!r}: {result['augment']['images_per_s']:.0f} images/s on {result['device']}")
+    parts = result["step_breakdown_ms"]
+    print("one training step, ms: " + ", ".join(f"{name} {ms:.1f} ({ms / parts['total']:.0%})"
+                                                for name, ms in parts.items() if name != "total")
+          + f"; total {parts['total']:.1f}")
     print(f"dataset A (fractals) rendered at {result['fractal_render']['images_per_s']:.0f} images/s on {result['device']}")
     if result["peak_tflops"] is not None:
         print(f"peak: {result['peak_tflops']:g} TFLOP/s ({result['peak_source']})")

@@ -2,7 +2,8 @@
 
 ``make notebooks`` runs every lesson top to bottom, then this tool rewrites each notebook in place:
 
-* **stamp**: ``metadata.vitlib`` records one run id shared by every notebook of the run, the profile, the
+* **stamp**: ``metadata.vitlib`` records one run id shared by every notebook of the run (and each notebook's own
+  ``seconds``, from the kernel's cell timings), the profile, the
   commit, and a hash of the code and data the lessons ran on (the library and ``data/``), so a test can
   tell that all stored notebooks come from one run of the code as it is;
 * **freeze widgets**: widgets do not render on the web, and their saved state holds a second copy of every
@@ -57,9 +58,22 @@ def source_hash(root: Path = ROOT) -> str:
     return digest.hexdigest()
 
 
+def run_seconds(notebook: dict) -> float | None:
+    """Wall-clock seconds the notebook's run took: from the first cell's start to the last cell's reply, as the
+    executing kernel recorded them in each cell's ``metadata.execution``; None for a notebook never run so."""
+    starts, ends = [], []
+    for cell in notebook["cells"]:
+        execution = cell.get("metadata", {}).get("execution", {})
+        if "iopub.execute_input" in execution and "shell.execute_reply" in execution:
+            starts.append(datetime.fromisoformat(execution["iopub.execute_input"]))
+            ends.append(datetime.fromisoformat(execution["shell.execute_reply"]))
+    return round((max(ends) - min(starts)).total_seconds(), 1) if starts else None
+
+
 def stamp(notebook: dict, run: dict) -> None:
-    """Record the run (``run``, ``profile``, ``commit``, ``source_hash``, ``time_utc``) in the notebook's metadata."""
-    notebook["metadata"]["vitlib"] = dict(run)
+    """Record the run (``run``, ``profile``, ``commit``, ``source_hash``, ``time_utc``) in the notebook's metadata,
+    and the notebook's own ``seconds`` (:func:`run_seconds`)."""
+    notebook["metadata"]["vitlib"] = {**run, "seconds": run_seconds(notebook)}
 
 
 def _state(notebook: dict) -> dict:
@@ -189,7 +203,9 @@ def main(argv: list[str] | None = None) -> None:
         stamp(notebook, run)
         text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
         atomic_write(path, lambda temporary: temporary.write_text(text))
-        print(f"{path.name}: {before / 1e6:.2f} MB -> {len(text.encode()) / 1e6:.2f} MB "
+        seconds = notebook["metadata"]["vitlib"]["seconds"]
+        took = f"{seconds / 60:.1f} min" if seconds is not None else "no timings"
+        print(f"{path.name}: {took}; {before / 1e6:.2f} MB -> {len(text.encode()) / 1e6:.2f} MB "
               f"({frozen} widget outputs frozen, {converted} figures as JPEG); run {run['run']}")
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 from PIL import Image
 
-from vitlib.tools.store_notebooks import WIDGET_STATE, freeze_widgets, main, run_seconds, smaller_image
+from vitlib.tools.store_notebooks import MAX_WIDTH, WIDGET_STATE, freeze_widgets, main, run_seconds, smaller_image
 
 
 def png_of(array: np.ndarray) -> str:
@@ -68,7 +68,7 @@ def test_photos_become_jpeg_and_plots_keep_a_palette_png():
     wide = np.full((100, 2000, 3), 255, dtype=np.uint8)
     wide[:, ::7] = 0
     mime, encoded = smaller_image(png_of(wide))
-    assert Image.open(io.BytesIO(base64.b64decode(encoded))).width == 900  # scaled to the page
+    assert Image.open(io.BytesIO(base64.b64decode(encoded))).width == MAX_WIDTH == 800  # scaled to the page
 
 
 def test_every_notebook_of_a_run_gets_the_same_stamp(tmp_path):

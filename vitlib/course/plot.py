@@ -129,7 +129,7 @@ def draw_similarity_map(table: torch.Tensor, grid, index: int, ax=None, colorbar
     if not 0 <= index < n_h * n_w:
         raise ValueError(f"index must be in 0..{n_h * n_w - 1} for a {n_h}x{n_w} grid, got {index}")
     sims = position_similarity(table)[index].reshape(n_h, n_w).numpy()
-    image = ax.imshow(sims, cmap="viridis", vmin=-1, vmax=1)
+    image = ax.imshow(sims, cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
     ax.scatter([index % n_w], [index // n_w], marker="x", c="red", s=40)
     ax.set_xticks([])
     ax.set_yticks([])
@@ -148,7 +148,7 @@ def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", ma
     fig, axes = plt.subplots(len(rows), len(cols), figsize=(0.45 * len(cols) + 1.8, 0.45 * len(rows) + 0.5), squeeze=False)
     for a, i in enumerate(rows):
         for b, j in enumerate(cols):
-            image = axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1)
+            image = axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
             axes[a, b].set_xticks([])
             axes[a, b].set_yticks([])
     fig.colorbar(image, ax=axes, fraction=0.04, label="cosine similarity")

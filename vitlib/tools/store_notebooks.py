@@ -39,7 +39,7 @@ __all__ = ["main", "source_hash", "stamp", "freeze_widgets", "smaller_image", "s
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 JPEG_QUALITY = 80
-MAX_WIDTH = 900  # pixels; wider figures are scaled down to this
+MAX_WIDTH = 800  # pixels; wider figures are scaled down to this
 JPEG_GAIN = 0.9  # JPEG only where it is smaller than this share of the palette PNG (photo-like figures)
 ROOT = Path(__file__).resolve().parents[2]
 

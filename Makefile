@@ -44,7 +44,7 @@ notebooks: install
 	VITLIB_PROFILE=cpu $(BIN)/python -m vitlib.tools.store_notebooks notebooks/[0-9]*.ipynb
 
 # The GPU check of lesson 05's gpu recipe, in one command on a machine with CUDA: throughput (eager and
-# compiled) and the time to 90% test accuracy on CIFAR-10 from an image folder, all written to results/.
+# compiled) and the time to 90% validation accuracy (tested once at the end) on CIFAR-10 from an image folder, all written to results/.
 #   make gpu-check CIFAR=/path/to/cifar10          (a folder with train/ and test/, one subfolder per class)
 # RUN is the Python to use (default: the project's .venv; on a machine with torch already, RUN=python3).
 RUN ?= $(BIN)/python

@@ -84,7 +84,7 @@ def _profiles() -> dict[str, Profile]:
             train_data="digits", train_variant="digits-vit", train_limit=None, test_limit=None,
             # chosen on the validation split for at most 3 minutes of training on 2 cores (README, "Speed")
             epochs=52, batch_size=128, lr=4e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
-            experiment_epochs=5,
+            experiment_epochs=12,  # about 300 steps: far enough for the arms of an experiment to differ
             pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
             finetune_per_class=20, finetune_epochs=100, finetune_batch_size=32, finetune_lrs=(3e-4, 1e-3, 3e-3),
             finetune_eval_every=2, patience=5, seeds=3,

@@ -305,7 +305,8 @@ def step_parts(model: ViT, optimizer, images: torch.Tensor, recipe: TrainConfig,
 def breakdown_of(parts: dict, step_ms: float, augment_ms: float, eval_ms_per_image: float,
                  args: argparse.Namespace, batch_size: int) -> dict:
     """The step's milliseconds by part; ``rest`` is what the timed parts leave of the whole step (embedding,
-    head, loss, and the framework's own work). ``evaluation`` is the profile's validation pass after every epoch,
+    head, loss, and the framework's own work). The parts are timed alone, each with its own backward pass, so on
+    a small model their sum can exceed the whole step, and ``rest`` is then negative: read the parts as shares. ``evaluation`` is the profile's validation pass after every epoch,
     per training step, when the profile's dataset is bundled (its sizes known without a download)."""
     profile = get_profile(args.profile) if args.profile else current_profile()
     breakdown = {**parts, "rest": step_ms - sum(parts.values()), "augmentation": augment_ms}
@@ -333,7 +334,7 @@ def _print_table(result: dict, out: Path) -> None:
     parts = result["step_breakdown_ms"]
     print("one training step, ms: " + ", ".join(f"{name} {ms:.1f} ({ms / parts['total']:.0%})"
                                                 for name, ms in parts.items() if name != "total")
-          + f"; total {parts['total']:.1f}")
+          + f"; total {parts['total']:.1f} (the parts timed alone; rest = the step minus them)")
     print(f"dataset A (fractals) rendered at {result['fractal_render']['images_per_s']:.0f} images/s on {result['device']}")
     if result["peak_tflops"] is not None:
         print(f"peak: {result['peak_tflops']:g} TFLOP/s ({result['peak_source']})")

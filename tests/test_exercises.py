@@ -39,7 +39,7 @@ def half_B_run():
     P = current_profile()
     task_train, val_B = load_dataset(P.train_data, "train"), load_dataset(P.train_data, "val", limit=P.test_limit)
     torch.manual_seed(0)
-    pretrained = vitlib.create_vit(P.train_variant)
+    pretrained = vitlib.create_vit(P.transfer_variant)
     model, history, half = lesson06.half_B._solution(pretrained, task_train, val_B, P.finetune_lrs[0])
     full = History([{**r, "val_acc": 0.5} for r in history.records])  # stands in for the run on the whole B
     return model, history, half, full

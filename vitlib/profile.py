@@ -48,6 +48,7 @@ class Profile:
     cutmix: float  # CutMix's Beta alpha (0: off)
     experiment_epochs: float  # the short runs of lesson 05's experiments (a control and one change each)
     # lesson 06: pretrain on a large dataset A, fine-tune on a small dataset B
+    transfer_variant: str  # the model variant pretrained on A and fine-tuned on B
     pretrain_classes: int  # fractal classes in A
     pretrain_per_class: int  # images per class in A
     pretrain_epochs: float
@@ -73,7 +74,7 @@ def _profiles() -> dict[str, Profile]:
             demo_variant="Ti/16", demo_depth=2, shuffle_trials=2,
             train_data="digits", train_variant="digits-vit", train_limit=512, test_limit=200,
             epochs=1, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
-            experiment_epochs=1,
+            experiment_epochs=1, transfer_variant="digits-vit",
             pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
             finetune_per_class=5, finetune_epochs=3, finetune_batch_size=16, finetune_lrs=(1e-3, 3e-3),
             finetune_eval_every=1, patience=1, seeds=2,
@@ -85,6 +86,7 @@ def _profiles() -> dict[str, Profile]:
             # chosen on the validation split for at most 3 minutes of training on 2 cores (README, "Speed")
             epochs=52, batch_size=128, lr=4e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             experiment_epochs=12,  # about 300 steps: far enough for the arms of an experiment to differ
+            transfer_variant="digits-vit-wide",
             pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
             finetune_per_class=20, finetune_epochs=100, finetune_batch_size=32, finetune_lrs=(3e-4, 1e-3, 3e-3),
             finetune_eval_every=2, patience=5, seeds=3,
@@ -96,7 +98,7 @@ def _profiles() -> dict[str, Profile]:
             # a ViT learns CIFAR-10 from scratch only with strong augmentation and long training (DeiT's
             # lesson): RandAugment operations, random erasing, MixUp and CutMix, 200 epochs
             epochs=200, batch_size=512, lr=2e-3, warmup_epochs=5, augment="photo-strong", mixup=0.8, cutmix=1.0,
-            experiment_epochs=20,
+            experiment_epochs=20, transfer_variant="cifar-vit",
             pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
             finetune_per_class=500, finetune_epochs=60, finetune_batch_size=128, finetune_lrs=(1e-4, 3e-4, 1e-3),
             finetune_eval_every=1, patience=5, seeds=3,

@@ -6,7 +6,9 @@ autocast on CUDA, optional ``torch.compile``. Every step's randomness (batch ord
 mixing, dropout) is derived from the seed and the step number, and a checkpoint (``vitlib.checkpoint``)
 holds the config and the running sums of the current record as well as the weights, so a run resumed
 from it ends exactly where an uninterrupted run would, with the same history. A step whose loss is not
-finite stops the run before anything is saved.
+finite stops the run before anything is saved. Started by ``torchrun`` on several processes (after
+``vitlib.distributed.setup``), the same ``fit`` trains data-parallel: each process keeps its share of every
+global batch, and the run computes what one process would (``vitlib.distributed``).
 """
 
 from __future__ import annotations
@@ -28,7 +30,10 @@ from .checks import (
 )
 from .checkpoint import check_writable, load_checkpoint, restore_model, save_checkpoint
 from .device import autocast, resolve_device
-from .evaluate import evaluate
+from .distributed import (
+    broadcast_flag, check_same, check_shares, evaluate_shared, is_main, rank, share, sum_over_processes, world_size,
+    wrap,
+)
 from .loader import BatchLoader, check_alike, check_dataset, epoch_batches
 from .optim import make_optimizer
 from .schedule import Schedule
@@ -161,7 +166,8 @@ class StepAugmenter:
 
 class RunningMeter:
     """Loss and accuracy summed over the steps since the last evaluation, kept on the device (reading them
-    makes the CPU wait for the GPU, so that happens only when they are shown)."""
+    makes the CPU wait for the GPU, so that happens only when they are shown). On several processes each
+    keeps the sums of its own shares, and reading adds them up over the processes (every process reads)."""
 
     def __init__(self, device: torch.device):
         self.device = device
@@ -178,15 +184,25 @@ class RunningMeter:
         self.correct += (logits.argmax(-1) == labels).sum()
         self.seen += len(labels)
 
+    def totals(self) -> tuple[float, float, int]:
+        """The loss sum, the correct count and the images seen, added up over the processes."""
+        seen = torch.tensor(float(self.seen), device=self.device)
+        loss, correct, seen = sum_over_processes(torch.stack([self.loss.detach(), self.correct, seen])).tolist()
+        return loss, correct, round(seen)
+
     def mean_loss(self) -> float:
-        return self.loss.item() / max(1, self.seen)
+        loss, _, seen = self.totals()
+        return loss / max(1, seen)
 
     def accuracy(self) -> float:
-        return self.correct.item() / max(1, self.seen)
+        _, correct, seen = self.totals()
+        return correct / max(1, seen)
 
     def state(self) -> dict:
         """The sums, for a checkpoint (a run resumed between two records then records the same numbers)."""
-        return {"loss": self.loss.detach().cpu(), "correct": self.correct.detach().cpu(), "seen": self.seen}
+        loss, correct, seen = self.totals()
+        return {"loss": torch.tensor(loss, dtype=torch.float32), "correct": torch.tensor(correct, dtype=torch.float32),
+                "seen": seen}
 
     def load_state(self, state: dict) -> None:
         self.loss, self.correct = state["loss"].to(self.device), state["correct"].to(self.device)
@@ -316,8 +332,8 @@ def evaluation_record(model, val_data, optimizer, meter: RunningMeter, schedule:
         "val_loss": None, "val_acc": None, "seconds": seconds,
     }
     if val_data is not None:
-        result = evaluate(model, val_data, batch_size=max(256, batch_size), device=device)
-        record.update(val_loss=result.loss, val_acc=result.accuracy)
+        loss, accuracy = evaluate_shared(model, val_data, batch_size=max(256, batch_size), device=device)
+        record.update(val_loss=loss, val_acc=accuracy)
     model.train()
     return record
 
@@ -363,6 +379,11 @@ def fit(
         callbacks: :class:`Callback` objects (e.g. the course's live plots).
         progress: show a tqdm progress bar with loss and accuracy.
 
+    Under ``torchrun``, once ``vitlib.distributed.setup`` has joined the processes, every process calls ``fit``
+    alike: ``config.batch_size`` is the global batch, split evenly over the processes (a ValueError otherwise);
+    only the main process shows progress, runs the callbacks (their ``images`` and ``labels`` are its share)
+    and writes the checkpoint, which any number of processes can continue.
+
     Returns:
         the :class:`History`; the model itself is trained in place.
 
@@ -377,6 +398,8 @@ def fit(
     for name, value in (("resume", resume), ("new_config", new_config), ("progress", progress)):
         boolean(value, name)
     callbacks = check_callbacks(callbacks)
+    callbacks = callbacks if is_main() else []  # the other processes only train
+    check_shares(config.batch_size, len(train_data))
     device = resolve_device(device)
     if checkpoint is not None:
         checkpoint = check_writable(checkpoint, "checkpoint")
@@ -389,27 +412,33 @@ def fit(
     step, history, saved = 0, History(), {}
     if checkpoint is not None and resume and checkpoint.exists():
         step, history, saved = resume_run(checkpoint, model, optimizer, config, schedule, device, new_config)
-        if "meter" in saved:
+        if "meter" in saved and is_main():  # the sums of all processes, kept by one of them
             meter.load_state(saved["meter"])
+    check_same(step, "the step to start from", device)
     augmenter = StepAugmenter(train_data, config, model.config.num_classes, device)
     guard = DivergenceGuard(device)
-    forward = torch.compile(model) if config.compile else model
+    forward = wrap(model, device)  # in DistributedDataParallel on several processes
+    forward = torch.compile(forward) if config.compile else forward
     state = {"model": model, "config": config, "history": history, "total_steps": schedule.total_steps}
 
     def save(steps_done: int, seconds: float) -> None:
         guard.check(schedule, config, checkpoint, model, steps_done)  # never a model that is no longer finite
-        save_checkpoint(checkpoint, model, optimizer, step=steps_done, history=history.records,
-                        config_changes=history.changes, train_config=dataclasses.asdict(config),
-                        meter=meter.state(), seconds=seconds)
+        sums = meter.state()  # every process takes part in adding them up
+        if is_main():
+            save_checkpoint(checkpoint, model, optimizer, step=steps_done, history=history.records,
+                            config_changes=history.changes, train_config=dataclasses.asdict(config),
+                            meter=sums, seconds=seconds)
 
-    bar = tqdm(total=schedule.total_steps, initial=step, desc="training", unit="step", disable=not progress)
+    bar = tqdm(total=schedule.total_steps, initial=step, desc="training", unit="step",
+               disable=not (progress and is_main()))
     clock = TrainingClock(saved.get("seconds", history.last("seconds") or 0.0))
     model.train()
     for step, indices in step_batches(schedule, len(train_data), config.batch_size, config.seed, step,
                                       loader.index_device):
-        torch.manual_seed(config.seed * 1_000_003 + step)  # dropout of this step
+        torch.manual_seed((config.seed * 1_000_003 + step) * world_size() + rank())  # dropout of this step
         images, labels = loader.get(indices)
-        images, targets = augmenter(images, labels, step)
+        images, targets = augmenter(images, labels, step)  # the global batch, then this process's share of it
+        images, targets, labels = share(images), share(targets), share(labels)
         for group in optimizer.param_groups:
             group["lr"] = schedule.lr(step)
         loss, logits = train_step(forward, model, optimizer, images, targets, config, device)
@@ -438,7 +467,7 @@ def fit(
                 callback.on_evaluate(state)
             if saves:
                 save(done, seconds)
-            if state.pop("stop", False):  # a callback (vitlib.early_stopping.EarlyStopping) asked to stop here
+            if broadcast_flag(state.pop("stop", False), device):  # a callback (e.g. EarlyStopping) asked to stop
                 break
             clock.resume()
         elif saves:

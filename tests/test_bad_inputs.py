@@ -195,7 +195,7 @@ CASES = [
     ("model-unknown-field", lambda t: vit(width=3), TypeError, r"unknown ViTConfig field\(s\) \['width'\]"),
     ("model-new-head-zero", lambda t: vit().reset_head(0), ValueError, "num_classes must be a positive int, got 0"),
     ("transfer-not-a-vit", lambda t: prepare_for_task(vit().state_dict(), 3), TypeError,
-     "pretrained must be a ViT, got OrderedDict"),
+     "pretrained must be a vitlib ViT or ResNet .*got OrderedDict"),
     ("transfer-mode", lambda t: prepare_for_task(vit(), 3, mode="probe"), ValueError,
      "mode must be one of 'fine-tune', 'linear-probe'; got 'probe'"),
     # --- training: TrainConfig -----------------------------------------------------------------------------

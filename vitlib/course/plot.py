@@ -14,6 +14,7 @@ from ..attention_maps import to_pixels
 from ..checks import pair
 from ..evaluate import EvalResult
 from ..patches import coverage, extract_patches, grid_shape
+from ..sweep import summarise
 from .photos import to_numpy_image
 
 __all__ = [
@@ -28,6 +29,8 @@ __all__ = [
     "plot_confusion_matrix",
     "plot_mistakes",
     "plot_history",
+    "draw_scaling",
+    "draw_ablation",
 ]
 
 MAX_OUTLINES = 256  # draw every patch outline up to this many patches, else the first row and column
@@ -246,3 +249,46 @@ def plot_history(history, axes=None):
         ax.grid(alpha=0.3)
         ax.legend()
     return axes
+
+
+ARM_COLOURS = {"digits-vit": "tab:blue", "cifar-vit": "tab:blue", "digits-resnet": "tab:red", "cifar-resnet": "tab:red"}
+
+
+def draw_scaling(results: dict, ax=None, key: str = "test_acc"):
+    """A sweep over data size (``vitlib.sweep``): the mean of ``key`` (in %) against the size on a log axis, one
+    line per arm, error bars from the lowest to the highest seed. Size 0 (no pretraining) is drawn as a dashed
+    level line of the arm's colour instead, since a log axis has no 0."""
+    ax = _new_axes(ax, figsize=(7, 4.5))
+    for arm, by_size in summarise(results, key).items():
+        colour = ARM_COLOURS.get(arm)
+        sizes = [s for s in by_size if s > 0]
+        means = np.array([100 * by_size[s]["mean"] for s in sizes])
+        low = means - [100 * min(by_size[s]["values"]) for s in sizes]
+        high = [100 * max(by_size[s]["values"]) for s in sizes] - means
+        line = ax.errorbar(sizes, means, yerr=[low, high], marker="o", capsize=4, label=arm, color=colour)
+        colour = line.lines[0].get_color()
+        if 0 in by_size:
+            ax.axhline(100 * by_size[0]["mean"], color=colour, ls="--", lw=1, label=f"{arm}, none")
+    ax.set_xscale("log")
+    ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=9)
+    return ax
+
+
+def draw_ablation(results: dict, ax=None, key: str = "test_acc"):
+    """An ablation (``vitlib.sweep``, kind ``"position"``): one bar per arm at the mean of ``key`` (in %), its
+    error bar from the lowest to the highest seed, one dot per seed. Returns the bars."""
+    ax = _new_axes(ax, figsize=(7, 4))
+    table = summarise(results, key)
+    arms = [arm for arm in results["spec"]["arms"] if arm in table]
+    means = np.array([100 * next(iter(table[arm].values()))["mean"] for arm in arms])
+    values = [[100 * v for v in next(iter(table[arm].values()))["values"]] for arm in arms]
+    errors = [means - [min(v) for v in values], [max(v) for v in values] - means]
+    bars = ax.bar(range(len(arms)), means, yerr=errors, capsize=6, color="tab:blue", alpha=0.5)
+    for i, seeds in enumerate(values):
+        ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3)
+    ax.set_xticks(range(len(arms)), arms)
+    ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
+    ax.grid(axis="y", alpha=0.3)
+    return bars

@@ -1,0 +1,43 @@
+"""What a model costs: its parameters and the floating-point operations of one forward pass.
+
+FLOPs are counted by PyTorch itself (``torch.utils.flop_counter.FlopCounterMode``), which adds up the
+matrix products and convolutions an input actually goes through, two operations (a multiply and an add)
+per multiply-accumulate. Element-wise work (norms, activations, softmax, additions) is not counted, as
+is usual when papers quote FLOPs.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from .checks import instance, pair
+
+__all__ = ["count_parameters", "count_flops"]
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Every parameter of ``model``, trainable or not (each shared tensor once)."""
+    instance(model, "model", nn.Module)
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_flops(model: nn.Module, image_size=None, in_channels: int | None = None) -> int:
+    """FLOPs of one forward pass of one image through ``model`` (a ``ViT`` or ``ResNet``: the image's size and
+    channels default to its ``config``'s). The model is run in eval mode and left as it was."""
+    instance(model, "model", nn.Module)
+    config = getattr(model, "config", None)
+    size = pair(image_size if image_size is not None else config.image_size, "image_size")
+    channels = in_channels if in_channels is not None else config.in_channels
+    parameter = next(model.parameters())
+    image = torch.zeros(1, channels, *size, dtype=parameter.dtype, device=parameter.device)
+    was_training = model.training
+    model.eval()
+    try:
+        with FlopCounterMode(display=False) as counter:
+            model(image)
+    finally:
+        model.train(was_training)
+    return int(counter.get_total_flops())

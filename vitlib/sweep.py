@@ -114,16 +114,16 @@ class SweepSpec:
 def _digits_cpu() -> dict:
     return {
         "scratch": SweepSpec("scratch-cpu", "scratch", "digits", ("digits-vit", "digits-resnet"),
-                             sizes=(250, 500, 1000, 2000, 3500), seeds=2, lrs=(2e-3, 5e-3), steps=300,
+                             sizes=(250, 500, 1000, 2000, 3500), seeds=2, lrs=(2e-3, 5e-3), steps=200,
                              batch_size=128),
         "pretrain": SweepSpec("pretrain-cpu", "pretrain", "digits", ("digits-vit", "digits-resnet"),
                               sizes=(0, 1000, 4000, 16000), seeds=2, lrs=(1e-3, 3e-3), steps=150, batch_size=32,
-                              pretrain_steps=300, pretrain_lrs=(2e-3, 5e-3), finetune_per_class=20),
+                              pretrain_steps=200, pretrain_lrs=(2e-3, 5e-3), finetune_per_class=20),
         "position": SweepSpec("position-cpu", "position", "digits", ("none", "learned", "sincos1d", "sincos2d"),
-                              sizes=(3500,), seeds=3, lrs=(2e-3, 5e-3), steps=300, batch_size=128),
+                              sizes=(3500,), seeds=3, lrs=(2e-3, 5e-3), steps=200, batch_size=128),
         # lesson 08's live sweep: a few minutes
         "live": SweepSpec("live-cpu", "scratch", "digits", ("digits-vit", "digits-resnet"), sizes=(500, 3500),
-                          seeds=1, lrs=(2e-3, 5e-3), steps=150, batch_size=128),
+                          seeds=1, lrs=(2e-3, 5e-3), steps=100, batch_size=128),
     }
 
 

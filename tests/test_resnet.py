@@ -128,3 +128,13 @@ def test_bad_configs_are_named():
         ResNet({"widths": (8,)})
     with pytest.raises(ValueError, match="built for in_channels=1"):
         create_resnet("digits-resnet")(torch.randn(1, 3, 28, 28))
+
+
+def test_fused_attention_counts_the_same_flops_as_attention_written_out():
+    # PyTorch's counter has no formula for the CPU's fused kernel; vitlib.cost adds it
+    fused = create_vit("course-tiny", fused_attn=True)
+    written_out = create_vit("course-tiny", fused_attn=False)
+    assert count_flops(fused) == count_flops(written_out) > 0
+    n, d, hidden = 65, 64, 128  # 8x8 patches + CLS, width 64, MLP ratio 2
+    per_block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * hidden
+    assert count_flops(fused) == 2 * 64 * 48 * 64 + 4 * per_block + 2 * d * 10

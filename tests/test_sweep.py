@@ -68,6 +68,17 @@ def test_a_rerun_skips_finished_points_and_finishes_the_rest(tiny_results, tmp_p
     assert calls == []  # nothing left to do
 
 
+def test_a_run_stops_once_validation_stops_improving_and_keeps_its_best():
+    # at a learning rate of 1e-12 nothing changes: the second check is no better, and patience 1 stops there
+    spec = dataclasses.replace(TINY, arms=("digits-vit",), sizes=(40,), seeds=1, lrs=(1e-12,), steps=8, evals=4,
+                               patience=1)
+    point = run_sweep(spec, progress=False)["points"][0]
+    assert point["steps"] == 4 and point["stopped_early"] is True
+    assert len(point["val_curve"]) == 2 and point["val_acc"] == max(point["val_curve"])
+    fixed = run_sweep(dataclasses.replace(spec, patience=0), progress=False)["points"][0]
+    assert fixed["steps"] == 8 and fixed["stopped_early"] is False and len(fixed["val_curve"]) == 4
+
+
 def test_a_file_of_another_sweep_is_refused(tiny_results):
     other = dataclasses.replace(TINY, steps=3)
     with pytest.raises(ValueError, match=r"another sweep \(fields that differ: \['steps'\]\)"):

@@ -3,7 +3,8 @@
 The model: patches -> embedding -> position -> attention -> encoder -> model (recording and attention_maps
 look inside).
 Training: data -> augment -> loader -> schedule, optim -> train (with checkpoint, early_stopping) -> evaluate
--> transfer, and baselines (classifiers on raw pixels) to compare with.
+-> transfer, and baselines (classifiers on raw pixels) to compare with. Published weights: pretrained
+(timm's and Hugging Face's ViT checkpoints, from a file or the hub, into a ViT).
 Around them: checks (argument checks), device, profile (sizes per machine). ``vitlib.course`` holds what
 exists only for the lessons, ``vitlib.tools`` the command-line tools; the library imports neither.
 """

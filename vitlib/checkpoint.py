@@ -200,7 +200,9 @@ def restore_model(model, payload: dict, path) -> None:
     if not dataclasses.is_dataclass(getattr(model, "config", None)):
         raise TypeError(f"model must have a dataclass config (a vitlib ViT), got a {type(model).__name__}")
     where = repr(str(path))
-    saved, current = payload["model_config"], dataclasses.asdict(model.config)
+    # a field the checkpoint does not name was added to the config after it was saved: it had the default then
+    defaults = {f.name: f.default for f in dataclasses.fields(model.config) if f.default is not dataclasses.MISSING}
+    saved, current = {**defaults, **payload["model_config"]}, dataclasses.asdict(model.config)
     differs = {k: (saved.get(k), v) for k, v in current.items() if _plain(saved.get(k)) != _plain(v)}
     if differs:
         details = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in differs.items())

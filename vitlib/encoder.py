@@ -42,6 +42,7 @@ class EncoderBlock(nn.Module):
         attn_dropout: dropout on the attention weights.
         qkv_bias: bias on the Q, K, V projections.
         fused_attn: use the fused attention kernel unless the weights are being recorded.
+        norm_eps: the LayerNorms' epsilon (1e-6 in timm and big_vision, 1e-12 in Hugging Face's ViT).
     """
 
     def __init__(
@@ -54,13 +55,14 @@ class EncoderBlock(nn.Module):
         attn_dropout: float = 0.0,
         qkv_bias: bool = True,
         fused_attn: bool = True,
+        norm_eps: float = 1e-6,
     ):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=positive_number(norm_eps, "norm_eps"))
         self.attn = MultiHeadSelfAttention(
             dim, heads, qkv_bias=qkv_bias, attn_dropout=attn_dropout, proj_dropout=dropout, fused=fused_attn
         )
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm2 = nn.LayerNorm(dim, eps=norm_eps)
         self.mlp = MLP(dim, max(1, int(dim * positive_number(mlp_ratio, "mlp_ratio"))), dropout)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -48,6 +48,7 @@ class ViTConfig:
     attn_dropout: float = 0.0  # dropout on the attention weights
     qkv_bias: bool = True  # bias on the Q, K, V projections
     fused_attn: bool = True  # use F.scaled_dot_product_attention when weights are not needed
+    norm_eps: float = 1e-6  # the LayerNorms' epsilon: 1e-6 in timm and big_vision, 1e-12 in Hugging Face's ViT
 
     def __post_init__(self):
         image = pair(self.image_size, "image_size")
@@ -69,6 +70,7 @@ class ViTConfig:
         fraction(self.attn_dropout, "attn_dropout")
         boolean(self.qkv_bias, "qkv_bias")
         boolean(self.fused_attn, "fused_attn")
+        positive_number(self.norm_eps, "norm_eps")
 
     @property
     def grid(self) -> tuple[int, int]:
@@ -154,8 +156,9 @@ class ViT(nn.Module):
         self.blocks = Encoder(
             c.dim, c.depth, c.heads, c.mlp_ratio,
             dropout=c.dropout, attn_dropout=c.attn_dropout, qkv_bias=c.qkv_bias, fused_attn=c.fused_attn,
+            norm_eps=c.norm_eps,
         )
-        self.norm = nn.LayerNorm(c.dim, eps=1e-6)
+        self.norm = nn.LayerNorm(c.dim, eps=c.norm_eps)
         self.head = nn.Linear(c.dim, c.num_classes)
         self.reset_parameters()
 

@@ -60,6 +60,18 @@ class Profile:
     finetune_eval_every: float  # epochs between validation checks on B
     patience: int  # checks without a better validation accuracy before a run on B stops
     seeds: int  # repeats of each fine-tuning run, to measure the seed-to-seed spread
+    # lesson 09: a published ViT, loaded by name, fine-tuned at another resolution
+    published_model: str  # its name on the Hugging Face hub
+    published_download: bool  # whether to ask the hub for it (no: a randomly initialised stand-in of its layout)
+    published_stand_in_depth: int  # encoder blocks of that stand-in (the published model has 12)
+    published_finetune_data: str  # "digits" (made RGB) or "cifar10"
+    published_finetune_size: int  # image side for fine-tuning; the position table is resampled to its grid
+    published_finetune_limit: int | None  # training images (None: all)
+    published_finetune_test_limit: int | None  # test images (None: all)
+    published_finetune_mode: str  # "fine-tune" (every weight) or "linear-probe" (the new head alone)
+    published_finetune_epochs: float
+    published_finetune_batch_size: int
+    published_finetune_lr: float
 
     def replace(self, **changes) -> "Profile":
         """A copy with some sizes changed, e.g. ``current_profile().replace(demo_depth=4)``."""
@@ -78,6 +90,10 @@ def _profiles() -> dict[str, Profile]:
             pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
             finetune_per_class=5, finetune_epochs=3, finetune_batch_size=16, finetune_lrs=(1e-3, 3e-3),
             finetune_eval_every=1, patience=1, seeds=2,
+            published_model="google/vit-base-patch16-224", published_download=False, published_stand_in_depth=2,
+            published_finetune_data="digits", published_finetune_size=32, published_finetune_limit=40,
+            published_finetune_test_limit=40, published_finetune_mode="fine-tune", published_finetune_epochs=1,
+            published_finetune_batch_size=20, published_finetune_lr=1e-4,
         ),
         "cpu": Profile(
             "cpu", "a laptop without a GPU: minutes per lesson", "cpu",
@@ -90,6 +106,11 @@ def _profiles() -> dict[str, Profile]:
             pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
             finetune_per_class=20, finetune_epochs=100, finetune_batch_size=32, finetune_lrs=(3e-4, 1e-3, 3e-3),
             finetune_eval_every=2, patience=5, seeds=3,
+            # ViT-B/16 trains at a few images a second on 2 cores: the new head alone, on a few hundred digits
+            published_model="google/vit-base-patch16-224", published_download=True, published_stand_in_depth=12,
+            published_finetune_data="digits", published_finetune_size=32, published_finetune_limit=320,
+            published_finetune_test_limit=300, published_finetune_mode="linear-probe", published_finetune_epochs=1,
+            published_finetune_batch_size=32, published_finetune_lr=3e-3,
         ),
         "gpu": Profile(
             "gpu", "one NVIDIA GPU: full sizes", cuda,
@@ -102,6 +123,11 @@ def _profiles() -> dict[str, Profile]:
             pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
             finetune_per_class=500, finetune_epochs=60, finetune_batch_size=128, finetune_lrs=(1e-4, 3e-4, 1e-3),
             finetune_eval_every=1, patience=5, seeds=3,
+            # CIFAR-10 at 128x128 (an 8x8 grid instead of the published 14x14), every weight, a few epochs
+            published_model="google/vit-base-patch16-224", published_download=True, published_stand_in_depth=12,
+            published_finetune_data="cifar10", published_finetune_size=128, published_finetune_limit=None,
+            published_finetune_test_limit=None, published_finetune_mode="fine-tune", published_finetune_epochs=5,
+            published_finetune_batch_size=128, published_finetune_lr=1e-4,
         ),
     }
 

@@ -103,7 +103,8 @@ def test_learns_a_toy_task():
     model = create_resnet("digits-resnet", image_size=12, widths=(8, 16), blocks=(1, 1), num_classes=2)
     before = evaluate(model, data).accuracy
     fit(model, data, config=TrainConfig(epochs=4, batch_size=32, lr=3e-3, augment="none"), progress=False)
-    assert evaluate(model, data).accuracy > 0.95 > before or evaluate(model, data).accuracy == 1.0
+    after = evaluate(model, data).accuracy
+    assert before < 0.75 and after > 0.95, (before, after)
 
 
 def test_transfer_code_adapts_a_resnet():

@@ -66,6 +66,9 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     (["--peak-tflops", "0"], "--peak-tflops must be a number > 0, got 0.0"),
     (["--mixup", "-1"], "mixup must be a number >= 0, got -1.0"),
     (["--variant", "XL/99"], "variant must be one of 'Ti/16'"),
+    (["--model-option", "pool=max"], "pool must be one of"),
+    (["--model-option", "depth"], "--model-option takes KEY=VALUE, e.g. depth=6, got 'depth'"),
+    (["--model-option", "width=3"], "unknown ViTConfig field(s) ['width']"),
 ])
 def test_bench_rejects_bad_arguments(tmp_path, capsys, args, message):
     with pytest.raises(SystemExit):
@@ -117,3 +120,34 @@ def test_step_breakdown_arithmetic():
     assert parts["evaluation"] == pytest.approx(0.01 * 500 / 54)
     assert parts["total"] == pytest.approx(12.0 + 0.01 * 500 / 54)
     assert "evaluation" not in breakdown_of({"attention": 1.0}, 2.0, 1.0, 0.01, argparse.Namespace(profile="gpu"), 64)
+
+
+@pytest.mark.parametrize("bf16", [False, True])
+def test_bench_times_bf16_autocast_on_a_cpu_only_when_asked(tmp_path, monkeypatch, bf16):
+    import vitlib.tools.bench as bench
+
+    seen = []
+
+    def spying_step(*args, **kwargs):  # the training step as timed, and the autocast it runs under
+        seen.append((torch.is_autocast_enabled("cpu"), torch.get_autocast_dtype("cpu")))
+        return train_step(*args, **kwargs)
+
+    train_step = bench.train_step
+    monkeypatch.setattr(bench, "train_step", spying_step)
+    result = main([*TINY, *(["--bf16"] if bf16 else []), "--out", str(tmp_path / "b.json")])
+    assert len(seen) == 3  # warm-up and timed steps
+    assert all(enabled == bf16 for enabled, _ in seen)
+    if bf16:
+        assert all(dtype == torch.bfloat16 for _, dtype in seen)
+    assert not torch.is_autocast_enabled("cpu")  # left as it was
+    assert result["config"]["bf16_autocast"] is bf16
+    assert result["cpu"]["capability"] == torch.backends.cpu.get_cpu_capability()
+    assert isinstance(result["cpu"]["native_bf16"], bool)
+
+
+def test_bench_times_the_variant_with_its_model_options(tmp_path):
+    result = main([*TINY, "--model-option", "pool=mean", "depth=1", "--out", str(tmp_path / "b.json")])
+    model = result["config"]["model"]
+    assert (model["pool"], model["depth"]) == ("mean", 1)
+    assert result["parameters"] == sum(p.numel() for p in create_vit("course-tiny", depth=1).parameters())
+    assert "--model-option pool=mean depth=1" in result["command"]

@@ -22,6 +22,7 @@ from vitlib import distributed
 from vitlib.checkpoint import load_checkpoint
 from vitlib.model import create_vit
 from vitlib.tools import train as train_tool
+from vitlib.tools.options import model_options
 from vitlib.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -158,5 +159,5 @@ def test_every_train_config_field_is_a_flag():
                                             "--label-smoothing", "0"])
     config = train_tool.train_config(args)
     assert config == TrainConfig(grad_clip=None, amp=False, checkpoint_every=3, label_smoothing=0.0)
-    assert train_tool.model_options(["depth=1", "pos_embed=sincos2d", "patch_size=(4, 4)"]) == {
+    assert model_options(["depth=1", "pos_embed=sincos2d", "patch_size=(4, 4)"]) == {
         "depth": 1, "pos_embed": "sincos2d", "patch_size": (4, 4)}

@@ -95,3 +95,20 @@ def test_the_test_split_is_evaluated_once_at_the_end(tmp_path, monkeypatch):
     monkeypatch.setattr(ttt, "evaluate", spy_evaluate)
     main(["--folder", str(two_colours(tmp_path)), *TINY, "--out", str(tmp_path / "r.json")])
     assert seen == [("fit on", 14, "validated on", 2), ("evaluate", 8)]
+
+
+def test_a_candidate_recipe_changes_fields_of_the_variant(tmp_path):
+    out = tmp_path / "result.json"
+    main(["--folder", str(two_colours(tmp_path)), *TINY, "--epochs", "1", "--model-option", "pool=mean", "depth=1",
+          "--out", str(out)])
+    saved = json.loads(out.read_text())
+    assert saved["model_options"] == {"pool": "mean", "depth": 1}
+    assert (saved["model"]["pool"], saved["model"]["depth"]) == ("mean", 1)
+    assert saved["model"]["image_size"] == [32, 32] and saved["model"]["num_classes"] == 2  # still from the data
+    assert "--model-option pool=mean depth=1" in saved["command"]
+
+
+def test_a_bad_model_option_is_refused_before_the_data_is_read(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--folder", str(tmp_path / "missing"), *TINY, "--model-option", "pool=max"])
+    assert "pool must be one of" in capsys.readouterr().err

@@ -5,7 +5,7 @@ the model is timed, it measures:
 
 * training throughput: images per second of a full step as ``vitlib.train.fit`` takes it
   (``vitlib.train.train_step``: forward, cross-entropy with label smoothing, backward, gradient clipping,
-  AdamW step; bf16 autocast on CUDA), at a constant learning rate;
+  AdamW step; bf16 autocast on CUDA, and on a CPU with ``--bf16``), at a constant learning rate;
 * inference throughput: images per second of a forward pass without gradients (``model.eval()``);
 * augmentation throughput: images per second of what ``fit`` does to a batch before the step
   (``vitlib.train.StepAugmenter``: the augmentation, and MixUp/CutMix when the recipe has them), which must
@@ -49,6 +49,7 @@ from ..model import VARIANTS, ViT, ViTConfig, vit_config
 from ..optim import make_optimizer
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import StepAugmenter, TrainConfig, train_step
+from .options import model_options
 from .record import device_name, run_record, write_json
 
 __all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "step_parts", "breakdown_of", "PEAK_BF16_TFLOPS"]
@@ -117,6 +118,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", default="course-small", help=f"model variant, one of: {', '.join(VARIANTS)}")
     parser.add_argument("--image-size", type=int, help="override the variant's image size")
     parser.add_argument("--patch-size", type=int, help="override the variant's patch size")
+    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="a ViTConfig field of the variant to change, e.g. --model-option stride=4 pool=mean")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default 10)")
@@ -128,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--mixup", type=float, help="MixUp's alpha (default: the profile's)")
     parser.add_argument("--cutmix", type=float, help="CutMix's alpha (default: the profile's)")
     parser.add_argument("--device", help="cuda, mps or cpu (default: the best available)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="bf16 autocast on a CPU too (CUDA always uses it); fast only on a CPU with bf16 "
+                             "instructions (AVX512-BF16 or AMX)")
     parser.add_argument("--threads", type=int, help="CPU threads for torch (default: torch's choice)")
     parser.add_argument("--peak-tflops", type=float, help="the device's peak TFLOP/s, for a card not in the table")
     parser.add_argument("--seed", type=int, default=0)
@@ -147,17 +153,21 @@ def main(argv: list[str] | None = None) -> dict:
             if getattr(args, name) is not None:
                 check(getattr(args, name), f"--{name.replace('_', '-')}")
         overrides = {k: v for k, v in (("image_size", args.image_size), ("patch_size", args.patch_size)) if v is not None}
-        config = vit_config(args.variant, **overrides)
+        config = vit_config(args.variant, **{**model_options(args.model_option), **overrides})
         recipe = training_recipe(args)
         device = resolve_device(args.device)
+        if args.bf16 and device.type == "mps":
+            raise ValueError("--bf16 is for a CPU (CUDA always uses bf16 autocast); on mps the step runs in float32")
         out = check_writable(args.out or f"results/bench-{device.type}.json", "--out")
     except (ValueError, TypeError, RuntimeError) as error:
         parser.error(str(error))
     threads = torch.get_num_threads()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    cpu_bf16 = args.bf16 and device.type == "cpu"
     try:
-        result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):  # everything measured, as fit would run
+            result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
     finally:
         torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
     write_json(out, result)
@@ -187,6 +197,13 @@ def synthetic_batch(config: ViTConfig, batch_size: int, seed: int) -> TensorImag
     labels = torch.randint(0, K, (batch_size,), generator=generator)
     return TensorImageDataset(raw, labels, [str(k) for k in range(K)],
                               kind="digits" if config.in_channels == 1 else "photo")
+
+
+def cpu_features() -> dict:
+    """The vector instructions torch's CPU kernels use here, and whether oneDNN has native bf16 on this CPU
+    (without it, bf16 matrix products are emulated and slower than float32)."""
+    return {"capability": torch.backends.cpu.get_cpu_capability(),
+            "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
 
 
 def peak_of(args: argparse.Namespace, device: torch.device, name: str) -> tuple[float | None, str | None]:
@@ -260,8 +277,9 @@ def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, de
     return {
         "config": {
             "variant": args.variant, "model": dataclasses.asdict(config), "batch_size": B, "steps": args.steps,
-            "warmup": args.warmup, "compile": args.compile, "bf16_autocast": device.type == "cuda", "seed": args.seed,
+            "warmup": args.warmup, "compile": args.compile, "bf16_autocast": device.type == "cuda" or args.bf16, "seed": args.seed,
         },
+        "cpu": cpu_features() if device.type == "cpu" else None,
         "parameters": sum(p.numel() for p in model.parameters()),
         "peak_tflops": peak,
         "peak_source": peak_source,
@@ -324,6 +342,8 @@ def _print_table(result: dict, out: Path) -> None:
           f"{c['steps']} timed steps after {c['warmup']}{', compiled' if c['compile'] else ''}")
     print(f"on {result['device']}: {result['device_name']}, CPU threads: {result['cpu_threads']}, "
           f"torch {result['torch']}{', bf16 autocast' if c['bf16_autocast'] else ''}")
+    if result["cpu"] is not None:
+        print(f"CPU instructions: {result['cpu']['capability']}, native bf16: {result['cpu']['native_bf16']}")
     print(f"{'':<10} {'images/s':>10} {'ms/batch':>10} {'GFLOP/batch':>12} {'TFLOP/s':>9} {'of peak':>8}")
     for kind in ("train", "inference"):
         r = result[kind]

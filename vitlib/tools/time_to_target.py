@@ -12,6 +12,9 @@ laptop check of the digits recipe::
     python -m vitlib.tools.time_to_target --folder /path/to/cifar10 --target 0.90
     python -m vitlib.tools.time_to_target --profile cpu --target 0.98 --threads 2
 
+``--model-option KEY=VALUE`` changes a field of the variant, so a candidate recipe is timed the same way, e.g.
+``--model-option pool=mean patch_size=8 stride=4 --epochs 75``.
+
 It writes ``results/time-to-target-<data>-<device>[-seed<n>].json`` (``--out`` to change) after every
 evaluation (with ``"finished": false`` until the run ends, so a run cut short still leaves its curve): the
 command, the machine, the commit, the config, the history, the time to the target (None if not reached) and
@@ -39,6 +42,7 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
+from .options import model_options
 
 __all__ = ["main", "run", "TimeToTarget", "with_profile_defaults", "folder_splits"]
 
@@ -69,6 +73,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=PROFILES, default="gpu",
                         help="whose recipe gives the defaults below (default: gpu, lesson 05's CIFAR-10 recipe)")
     parser.add_argument("--variant", help="default: the profile's")
+    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help="a ViTConfig field of the variant to change, e.g. --model-option pool=mean stride=4")
     parser.add_argument("--epochs", type=float, help="default: the profile's")
     parser.add_argument("--batch-size", type=int, help="default: the profile's")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the profile's)")
@@ -122,7 +128,8 @@ def main(argv: list[str] | None = None) -> dict:
         fraction(args.target, "--target", inclusive=True)
         if args.threads is not None:
             positive_int(args.threads, "--threads")
-        vit_config(args.variant)
+        args.model_options = model_options(args.model_option)
+        vit_config(args.variant, **args.model_options)
         device = resolve_device(args.device)
         data = "folder" if args.folder else args.dataset
         default_out = f"results/time-to-target-{data}-{device.type}{f'-seed{args.seed}' if args.seed else ''}.json"
@@ -149,12 +156,14 @@ def run(args: argparse.Namespace, argv: list[str], config: TrainConfig, device: 
     load_seconds = time.perf_counter() - started
     C, H, W = train.image_shape
     torch.manual_seed(args.seed)
-    model = create_vit(args.variant, image_size=(H, W), in_channels=C, num_classes=len(train.classes))
+    model = create_vit(args.variant, **{**args.model_options, "image_size": (H, W), "in_channels": C,
+                                        "num_classes": len(train.classes)})
     result = {
         **run_record("vitlib.tools.time_to_target", argv, device),
         "profile": args.profile,
         "data": data,
         "variant": args.variant,
+        "model_options": args.model_options,
         "model": dataclasses.asdict(model.config),
         "train_config": dataclasses.asdict(config),
         "augmentation": resolve_augmentation(config.augment, train),

@@ -30,7 +30,6 @@ Test hook: ``--fail-on-rank R --fail-after-steps S`` makes process ``R`` raise a
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import os
 import sys
@@ -50,9 +49,10 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
+from .options import model_options
 from .time_to_target import folder_splits, with_profile_defaults
 
-__all__ = ["main", "run", "Report", "train_config", "model_options", "limits", "fail_after"]
+__all__ = ["main", "run", "Report", "train_config", "limits", "fail_after"]
 
 NONE = "none"  # what --grad-clip none parses to: no clipping (None), told apart from a flag left out
 FLAG_TYPES = {"float": float, "int": int, "str": str, "float | None": lambda text: NONE if text == NONE else float(text)}
@@ -115,21 +115,6 @@ def train_config(args: argparse.Namespace) -> TrainConfig:
     """The ``TrainConfig`` of the flags given (and the profile's recipe), TrainConfig's defaults for the rest."""
     given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig) if getattr(args, f.name) is not None}
     return TrainConfig(**{name: None if value == NONE else value for name, value in given.items()})
-
-
-def model_options(pairs: list[str]) -> dict:
-    """``["depth=6", "pos_embed=sincos2d"]`` -> ``{"depth": 6, "pos_embed": "sincos2d"}``: a value is read as a
-    Python literal (number, tuple, True/False) where it is one, else kept as a string."""
-    options = {}
-    for pair in pairs:
-        key, equals, text = pair.partition("=")
-        if not equals or not key:
-            raise ValueError(f"--model-option takes KEY=VALUE, e.g. depth=6, got {pair!r}")
-        try:
-            options[key] = ast.literal_eval(text)
-        except (ValueError, SyntaxError):
-            options[key] = text
-    return options
 
 
 def fail_after(model: torch.nn.Module, steps: int) -> None:

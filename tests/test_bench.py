@@ -34,6 +34,7 @@ def test_bench_writes_the_figures(tmp_path, capsys):
     assert result["peak_tflops"] is None and result["train"]["share_of_peak"] is None  # no peak on a CPU
     for kind in ("train", "inference"):
         assert result[kind]["images_per_s"] > 0 and result[kind]["tflops"] > 0
+    assert result["train"]["first_step_seconds"] > 0
     # the smoke profile's recipe: "auto" augmentation, which is "photo" for colour images; no mixing
     assert result["augment"]["kind"] == "photo" and result["augment"]["mixup"] == 0.0
     assert result["augment"]["images_per_s"] > 0
@@ -135,7 +136,7 @@ def test_bench_times_bf16_autocast_on_a_cpu_only_when_asked(tmp_path, monkeypatc
     train_step = bench.train_step
     monkeypatch.setattr(bench, "train_step", spying_step)
     result = main([*TINY, *(["--bf16"] if bf16 else []), "--out", str(tmp_path / "b.json")])
-    assert len(seen) == 3  # warm-up and timed steps
+    assert len(seen) == 4  # the first step (timed alone), the warm-up and the timed steps
     assert all(enabled == bf16 for enabled, _ in seen)
     if bf16:
         assert all(dtype == torch.bfloat16 for _, dtype in seen)

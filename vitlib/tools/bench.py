@@ -238,6 +238,7 @@ def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, de
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     model.train()
+    first_step_seconds = seconds_of(step, 1, 0, device)  # with --compile: the compilation of the training step
     train_seconds = seconds_of(step, args.steps, args.warmup, device)
     peak_memory = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else None
     model.eval()
@@ -283,7 +284,8 @@ def measure(args: argparse.Namespace, config: ViTConfig, recipe: TrainConfig, de
         "parameters": sum(p.numel() for p in model.parameters()),
         "peak_tflops": peak,
         "peak_source": peak_source,
-        "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory},
+        "train": {**figures(train_seconds, step_flops), "peak_memory_gib": peak_memory,
+                  "first_step_seconds": first_step_seconds},
         "inference": figures(inference_seconds, forward_flops),
         "augment": {"kind": augmenter.kind, "mixup": recipe.mixup, "cutmix": recipe.cutmix,
                     "images_per_s": B * args.steps / augment_seconds},
@@ -350,6 +352,8 @@ def _print_table(result: dict, out: Path) -> None:
         share = f"{100 * r['share_of_peak']:.1f}%" if r["share_of_peak"] is not None else "n/a"
         print(f"{kind:<10} {r['images_per_s']:>10.1f} {r['ms_per_batch']:>10.2f} "
               f"{r['flops_per_batch'] / 1e9:>12.3f} {r['tflops']:>9.4f} {share:>8}")
+    print(f"first training step: {result['train']['first_step_seconds']:.1f} s"
+          f"{' (compiling it)' if c['compile'] else ''}")
     print(f"augmentation {result['augment']['kind']!r}: {result['augment']['images_per_s']:.0f} images/s on {result['device']}")
     parts = result["step_breakdown_ms"]
     print("one training step, ms: " + ", ".join(f"{name} {ms:.1f} ({ms / parts['total']:.0%})"

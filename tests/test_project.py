@@ -90,3 +90,40 @@ def test_stored_notebooks_are_small_and_hold_no_widget_state():
         for cell in notebook["cells"]:
             for output in cell.get("outputs", []):
                 assert "application/vnd.jupyter.widget-view+json" not in output.get("data", {}), path.name
+
+
+def test_the_readmes_time_to_target_rows_quote_their_results_files():
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| (\d+) \| (\d+) s \| ([\d.]+)% \| ([\d.]+)% \| `(results/time-to-target-[^`]+\.json)` \|$",
+                      readme, flags=re.MULTILINE)
+    assert len(rows) >= 3, "the README's time-to-target tables are missing"
+    for seed, seconds, val, test, path in rows:
+        result = json.loads((ROOT / path).read_text())
+        assert result["finished"] and result["train_config"]["seed"] == int(seed), path
+        assert (seconds, val, test) == (f"{result['train_seconds']:.0f}", f"{100 * result['final_val_accuracy']:.1f}",
+                                        f"{100 * result['final_test_accuracy']:.1f}"), path
+
+
+def test_lesson_05s_results_files_hold_lesson_05s_recipe_only():
+    # lesson 08 quotes results/time-to-target-digits-cpu*.json as lesson 05's runs: a candidate recipe written
+    # under that name would be averaged in with them
+    from vitlib.profile import get_profile
+
+    cpu = get_profile("cpu")
+    paths = sorted((ROOT / "results").glob("time-to-target-digits-cpu*.json"))
+    assert paths
+    for path in paths:
+        result = json.loads(path.read_text())
+        config = result["train_config"]
+        assert result["variant"] == cpu.train_variant and not result.get("model_options"), path.name
+        assert (config["epochs"], config["batch_size"], config["lr"]) == (cpu.epochs, cpu.batch_size, cpu.lr), path.name
+
+
+def test_the_readmes_benchmark_rows_quote_their_results_files():
+    readme = (ROOT / "README.md").read_text()
+    rows = re.findall(r"^\| .+? \| ([\d,]+) \| ([\d.]+)× \| `(results/bench-[^`]+\.json)` \|$", readme, flags=re.MULTILINE)
+    assert len(rows) >= 2, "the README's benchmark table is missing"
+    speeds = {path: json.loads((ROOT / path).read_text())["train"]["images_per_s"] for _, _, path in rows}
+    baseline = speeds[rows[0][2]]  # the first row is what the others are measured against
+    for images, ratio, path in rows:
+        assert (images, ratio) == (f"{speeds[path]:,.0f}", f"{speeds[path] / baseline:.2f}"), path

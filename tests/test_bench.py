@@ -152,3 +152,17 @@ def test_bench_times_the_variant_with_its_model_options(tmp_path):
     assert (model["pool"], model["depth"]) == ("mean", 1)
     assert result["parameters"] == sum(p.numel() for p in create_vit("course-tiny", depth=1).parameters())
     assert "--model-option pool=mean depth=1" in result["command"]
+
+
+def test_cpu_threads_sets_them_for_the_block_and_restores_them_even_after_an_error():
+    from vitlib.tools.options import cpu_threads
+
+    before = torch.get_num_threads()
+    other = 1 if before != 1 else 2
+    with pytest.raises(RuntimeError), cpu_threads(other):
+        assert torch.get_num_threads() == other
+        raise RuntimeError("a tool failed")
+    assert torch.get_num_threads() == before
+    with cpu_threads(None):  # --threads left out: as they are
+        assert torch.get_num_threads() == before
+    assert torch.get_num_threads() == before

@@ -49,7 +49,7 @@ from ..model import VARIANTS, ViT, ViTConfig, vit_config
 from ..optim import make_optimizer
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import StepAugmenter, TrainConfig, train_step
-from .options import model_options
+from .options import cpu_threads, model_options
 from .record import device_name, run_record, write_json
 
 __all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "step_parts", "breakdown_of", "PEAK_BF16_TFLOPS"]
@@ -161,15 +161,10 @@ def main(argv: list[str] | None = None) -> dict:
         out = check_writable(args.out or f"results/bench-{device.type}.json", "--out")
     except (ValueError, TypeError, RuntimeError) as error:
         parser.error(str(error))
-    threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
     cpu_bf16 = args.bf16 and device.type == "cpu"
-    try:
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):  # everything measured, as fit would run
-            result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
-    finally:
-        torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
+    # everything measured under the autocast fit would run with
+    with cpu_threads(args.threads), torch.autocast("cpu", dtype=torch.bfloat16, enabled=cpu_bf16):
+        result = {**run_record("vitlib.tools.bench", argv, device), **measure(args, config, recipe, device)}
     write_json(out, result)
     _print_table(result, out)
     return result

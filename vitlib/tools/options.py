@@ -1,10 +1,14 @@
-"""Options the command-line tools share: ``--model-option KEY=VALUE``, a field of a variant's ``ViTConfig``."""
+"""Options the command-line tools share: ``--model-option KEY=VALUE`` (a field of a variant's ``ViTConfig``) and
+``--threads`` (torch's CPU threads while the tool runs)."""
 
 from __future__ import annotations
 
 import ast
+import contextlib
 
-__all__ = ["model_options"]
+import torch
+
+__all__ = ["model_options", "cpu_threads"]
 
 
 def model_options(pairs: list[str]) -> dict:
@@ -20,3 +24,16 @@ def model_options(pairs: list[str]) -> dict:
         except (ValueError, SyntaxError):
             options[key] = text
     return options
+
+
+@contextlib.contextmanager
+def cpu_threads(threads: int | None):
+    """Run the block with ``threads`` CPU threads for torch (None: as they are); afterwards the caller's setting is
+    restored, so a tool called from Python leaves it as it was."""
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

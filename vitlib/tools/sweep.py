@@ -17,13 +17,12 @@ import argparse
 import sys
 from pathlib import Path
 
-import torch
-
 from ..checkpoint import check_writable
 from ..checks import positive_int
 from ..device import resolve_device
 from ..profile import PROFILES
 from ..sweep import load_results, run_sweep, sweep_spec
+from .options import cpu_threads
 from .record import run_record
 
 __all__ = ["main", "results_path"]
@@ -65,15 +64,10 @@ def main(argv: list[str] | None = None) -> dict:
                 load_results(paths[spec.name], spec)
     except (ValueError, TypeError) as error:
         parser.error(str(error))
-    threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    try:
+    with cpu_threads(args.threads):
         record = {**run_record("vitlib.tools.sweep", argv, device), "profile": args.profile}
         return {spec.name: run_sweep(spec, paths[spec.name], record, device, progress=not args.no_progress)
                 for spec in specs}
-    finally:
-        torch.set_num_threads(threads)
 
 
 if __name__ == "__main__":

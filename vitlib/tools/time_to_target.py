@@ -42,7 +42,7 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
-from .options import model_options
+from .options import cpu_threads, model_options
 
 __all__ = ["main", "run", "TimeToTarget", "with_profile_defaults", "folder_splits"]
 
@@ -136,13 +136,8 @@ def main(argv: list[str] | None = None) -> dict:
         out = check_writable(args.out or default_out, "--out")
     except (ValueError, TypeError) as error:
         parser.error(str(error))
-    threads = torch.get_num_threads()
-    if args.threads is not None:
-        torch.set_num_threads(args.threads)
-    try:
+    with cpu_threads(args.threads):
         return run(args, argv, config, device, data, out)
-    finally:
-        torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
 
 
 def run(args: argparse.Namespace, argv: list[str], config: TrainConfig, device: torch.device, data: str,

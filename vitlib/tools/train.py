@@ -49,7 +49,7 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
-from .options import model_options
+from .options import cpu_threads, model_options
 from .time_to_target import folder_splits, with_profile_defaults
 
 __all__ = ["main", "run", "Report", "train_config", "limits", "fail_after"]
@@ -168,13 +168,8 @@ def main(argv: list[str] | None = None) -> dict:
         processes = f"-{world_size()}procs" if world_size() > 1 else ""
         default = f"results/train-{data}-{args.variant.replace('/', '')}-{device.type}{processes}.json"
         out = check_writable(args.results or default, "--results")
-        threads = torch.get_num_threads()
-        if args.threads is not None:
-            torch.set_num_threads(args.threads)
-        try:
+        with cpu_threads(args.threads):
             return run(args, argv, config, options, device, data, checkpoint, out)
-        finally:
-            torch.set_num_threads(threads)  # main() leaves the caller's setting as it was
     finally:
         teardown()  # also when this process failed: the launcher then ends the others
 

@@ -112,3 +112,10 @@ def test_a_bad_model_option_is_refused_before_the_data_is_read(tmp_path, capsys)
     with pytest.raises(SystemExit):
         main(["--folder", str(tmp_path / "missing"), *TINY, "--model-option", "pool=max"])
     assert "pool must be one of" in capsys.readouterr().err
+
+
+def test_a_changed_model_is_written_under_its_own_name(tmp_path, monkeypatch):
+    data = two_colours(tmp_path)
+    monkeypatch.chdir(tmp_path)  # the default file goes to results/ under the working folder
+    main(["--folder", str(data), *TINY, "--epochs", "1", "--model-option", "pool=mean", "depth=1"])
+    assert [p.name for p in (tmp_path / "results").iterdir()] == ["time-to-target-folder-poolmean-depth1-cpu.json"]

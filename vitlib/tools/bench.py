@@ -197,8 +197,11 @@ def synthetic_batch(config: ViTConfig, batch_size: int, seed: int) -> TensorImag
 def cpu_features() -> dict:
     """The vector instructions torch's CPU kernels use here, and whether oneDNN has native bf16 on this CPU
     (without it, bf16 matrix products are emulated and slower than float32)."""
-    return {"capability": torch.backends.cpu.get_cpu_capability(),
-            "native_bf16": bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())}
+    try:
+        native = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):  # a torch built without oneDNN: unknown
+        native = None
+    return {"capability": torch.backends.cpu.get_cpu_capability(), "native_bf16": native}
 
 
 def peak_of(args: argparse.Namespace, device: torch.device, name: str) -> tuple[float | None, str | None]:

@@ -15,7 +15,9 @@ laptop check of the digits recipe::
 ``--model-option KEY=VALUE`` changes a field of the variant, so a candidate recipe is timed the same way, e.g.
 ``--model-option pool=mean patch_size=8 stride=4 --epochs 75``.
 
-It writes ``results/time-to-target-<data>-<device>[-seed<n>].json`` (``--out`` to change) after every
+It writes ``results/time-to-target-<data>-<device>[-seed<n>].json`` (with ``--model-option``,
+``results/time-to-target-<data>-<options>-<device>[-seed<n>].json``, e.g. ``...-digits-poolmean-stride4-cpu.json``;
+``--out`` to change) after every
 evaluation (with ``"finished": false`` until the run ends, so a run cut short still leaves its curve): the
 command, the machine, the commit, the config, the history, the time to the target (None if not reached) and
 the final test accuracy.
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import re
 import sys
 import time
 from pathlib import Path
@@ -132,7 +135,11 @@ def main(argv: list[str] | None = None) -> dict:
         vit_config(args.variant, **args.model_options)
         device = resolve_device(args.device)
         data = "folder" if args.folder else args.dataset
-        default_out = f"results/time-to-target-{data}-{device.type}{f'-seed{args.seed}' if args.seed else ''}.json"
+        # a changed model gets its own name, so it never overwrites the variant's own results
+        changed = "".join(f"-{key}{value}" for key, value in args.model_options.items())
+        changed = re.sub(r"[^A-Za-z0-9_.-]", "", changed)
+        default_out = (f"results/time-to-target-{data}{changed}-{device.type}"
+                       f"{f'-seed{args.seed}' if args.seed else ''}.json")
         out = check_writable(args.out or default_out, "--out")
     except (ValueError, TypeError) as error:
         parser.error(str(error))

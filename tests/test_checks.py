@@ -76,3 +76,21 @@ def test_images_tensor_checks_the_dtype_when_asked():
         checks.images_tensor(images.to(torch.uint8), dtype=torch.float32)
     with pytest.raises(TypeError, match=r"images are torch.float16 but the model's weights are torch.float32"):
         checks.images_tensor(images.half(), dtype=torch.float32)
+
+
+def test_from_preset_layers_overrides_on_a_preset_and_names_what_is_wrong():
+    import dataclasses
+
+    @dataclasses.dataclass
+    class Shape:
+        width: int = 1
+        depth: int = 1
+
+    presets = {"small": dict(width=8), "deep": dict(width=8, depth=12)}
+    assert checks.from_preset(Shape, presets, "deep", {"width": 4}) == Shape(width=4, depth=12)
+    assert checks.from_preset(Shape, presets, "small", {}) == Shape(width=8, depth=1)
+    assert presets["small"] == dict(width=8)  # the preset itself is left as it was
+    with pytest.raises(ValueError, match=r"variant must be one of 'small', 'deep'; got 'tall'"):
+        checks.from_preset(Shape, presets, "tall", {})
+    with pytest.raises(TypeError, match=r"unknown Shape field\(s\) \['heads'\]; valid fields: \['depth', 'width'\]"):
+        checks.from_preset(Shape, presets, "small", {"heads": 2, "width": 2})

@@ -77,6 +77,10 @@ def test_flops_are_counted_per_image_by_hand():
     conv = nn.Conv2d(3, 4, 3, padding=1, bias=False)
     conv.config = ResNetConfig(image_size=6, in_channels=3, widths=(4,), blocks=(1,))
     assert count_flops(conv) == 2 * (6 * 6) * 4 * 3 * 9  # a multiply and an add per weight and output pixel
+    bare = nn.Conv2d(3, 4, 3, padding=1, bias=False)  # no config: the image must be described
+    assert count_flops(bare, image_size=5, in_channels=3) == 2 * (5 * 5) * 4 * 3 * 9
+    with pytest.raises(ValueError, match=r"model \(Conv2d\) has no config .*pass image_size and in_channels"):
+        count_flops(bare, image_size=5)
     model = create_resnet("digits-resnet", widths=(2,), blocks=(1,), num_classes=3)
     stem = 2 * 28 * 28 * 2 * 1 * 9
     block = 2 * (2 * 28 * 28 * 2 * 2 * 9)

@@ -119,7 +119,7 @@ def test_the_pretrain_sweep_pretrains_once_per_size_on_nested_sets_of_A():
     spec = SweepSpec("tiny-pretrain", "pretrain", "digits", ("digits-vit", "digits-resnet"), sizes=(0, 16, 32),
                      seeds=2, lrs=(1e-3,), steps=1, batch_size=10, warmup_steps=1, evals=1, pretrain_classes=4,
                      pretrain_steps=1, pretrain_batch_size=8, pretrain_lrs=(1e-3, 2e-3), finetune_per_class=2)
-    data = sweep._Data(spec, "cpu")
+    data = sweep._Data(spec)
     small, large = data.A_of(spec, 16), data.A_of(spec, 32)
     assert len(small) == 16 and len(large) == 32 and len(data.heldout_A) == 4 * 500
     assert torch.equal(small.labels.bincount(), torch.full((4,), 4))

@@ -7,6 +7,7 @@ A ``bool`` is never taken for a number (``True`` is not a batch size of 1).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 from numbers import Real
@@ -25,6 +26,7 @@ __all__ = [
     "boolean",
     "per_channel",
     "images_tensor",
+    "from_preset",
 ]
 
 
@@ -157,3 +159,14 @@ def images_tensor(images, name: str = "images", *, channels: int | None = None, 
             "the position embedding"
         )
     return images
+
+
+def from_preset(config_class, presets: dict, variant, overrides: dict):
+    """``config_class`` built from ``presets[variant]`` with ``overrides`` on top: a ValueError naming the
+    variants for an unknown one, and a TypeError naming the valid fields for an override that is no field."""
+    choice(variant, "variant", presets)
+    fields = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(overrides) - fields)
+    if unknown:
+        raise TypeError(f"unknown {config_class.__name__} field(s) {unknown}; valid fields: {sorted(fields)}")
+    return config_class(**{**presets[variant], **overrides})

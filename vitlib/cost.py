@@ -13,7 +13,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode, sdpa_flop_count
 
-from .checks import instance, pair
+from .checks import instance, pair, positive_int
 
 __all__ = ["count_parameters", "count_flops"]
 
@@ -38,8 +38,11 @@ def count_flops(model: nn.Module, image_size=None, in_channels: int | None = Non
     channels default to its ``config``'s). The model is run in eval mode and left as it was."""
     instance(model, "model", nn.Module)
     config = getattr(model, "config", None)
+    if config is None and (image_size is None or in_channels is None):
+        raise ValueError(f"model ({type(model).__name__}) has no config to take the image's size and channels from: "
+                         "pass image_size and in_channels")
     size = pair(image_size if image_size is not None else config.image_size, "image_size")
-    channels = in_channels if in_channels is not None else config.in_channels
+    channels = positive_int(in_channels if in_channels is not None else config.in_channels, "in_channels")
     parameter = next(model.parameters())
     image = torch.zeros(1, channels, *size, dtype=parameter.dtype, device=parameter.device)
     was_training = model.training

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .attention import check_heads
-from .checks import boolean, choice, fraction, images_tensor, instance, pair, positive_int, positive_number
+from .checks import (boolean, choice, fraction, from_preset, images_tensor, instance, pair, positive_int,
+                     positive_number)
 from .embedding import PatchEmbedding
 from .encoder import Encoder
 from .patches import grid_shape
@@ -128,12 +129,7 @@ VARIANTS: dict[str, dict] = {
 
 def vit_config(variant: str, **overrides) -> ViTConfig:
     """The :class:`ViTConfig` of a named variant, with any field overridden by keyword."""
-    choice(variant, "variant", VARIANTS)
-    fields = {f.name for f in dataclasses.fields(ViTConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise TypeError(f"unknown ViTConfig field(s) {unknown}; valid fields: {sorted(fields)}")
-    return ViTConfig(**{**VARIANTS[variant], **overrides})
+    return from_preset(ViTConfig, VARIANTS, variant, overrides)
 
 
 def create_vit(variant: str, **overrides) -> "ViT":

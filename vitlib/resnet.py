@@ -19,7 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .checks import choice, images_tensor, pair, positive_int
+from .checks import from_preset, images_tensor, pair, positive_int
 
 __all__ = ["ResNetConfig", "ResNet", "BasicBlock", "RESNET_VARIANTS", "resnet_config", "create_resnet"]
 
@@ -62,12 +62,7 @@ RESNET_VARIANTS: dict[str, dict] = {
 
 def resnet_config(variant: str, **overrides) -> ResNetConfig:
     """The :class:`ResNetConfig` of a named variant, with any field overridden by keyword."""
-    choice(variant, "variant", RESNET_VARIANTS)
-    fields = {f.name for f in dataclasses.fields(ResNetConfig)}
-    unknown = sorted(set(overrides) - fields)
-    if unknown:
-        raise TypeError(f"unknown ResNetConfig field(s) {unknown}; valid fields: {sorted(fields)}")
-    return ResNetConfig(**{**RESNET_VARIANTS[variant], **overrides})
+    return from_preset(ResNetConfig, RESNET_VARIANTS, variant, overrides)
 
 
 def create_resnet(variant: str, **overrides) -> "ResNet":

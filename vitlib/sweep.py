@@ -203,8 +203,8 @@ def shuffle_agreement(model, dataset: TensorImageDataset, seed: int = 0, batch_s
     generator = torch.Generator().manual_seed(seed)
     order = None
 
-    def shuffle(module, inputs, tokens):  # (B, N, D) -> the same tokens in another order
-        return tokens[:, order.to(tokens.device)]
+    def shuffle(module, inputs, tokens):  # (B, N, D) -> the same tokens in another order (as they are: None)
+        return None if order is None else tokens[:, order.to(tokens.device)]
 
     was_training = model.training
     model.eval()
@@ -214,10 +214,8 @@ def shuffle_agreement(model, dataset: TensorImageDataset, seed: int = 0, batch_s
             images, _ = dataset.batch(torch.arange(start, min(start + batch_size, len(dataset))))
             images = images.to(device)
             order = None
-            handle.remove()
             plain = model(images).argmax(-1)
             order = torch.randperm(model.config.num_patches, generator=generator)
-            handle = model.patch_embed.register_forward_hook(shuffle)
             same += (model(images).argmax(-1) == plain).sum().item()
     finally:
         handle.remove()
@@ -238,7 +236,8 @@ def _config(spec: SweepSpec, num_items: int, steps: int, batch_size: int, lr: fl
 def _flush_denormals():
     """Round subnormal floats to zero while training on a CPU. A ResNet's small gradients reach the subnormal
     range after a few steps, where each multiplication takes the CPU many times longer (a step of
-    digits-resnet went from about 0.15 s to over 1 s); the numbers lost are below 1e-38."""
+    digits-resnet went from about 0.15 s to over 1 s); the numbers lost are below 1e-38. torch cannot report
+    the setting, so it is put back to torch's default, off."""
     supported = torch.set_flush_denormal(True)
     try:
         yield supported
@@ -268,7 +267,7 @@ class _Data:
     """The datasets of a sweep, loaded once: train pool, validation and test of the task; for "pretrain",
     dataset A at its largest size with held-out instances."""
 
-    def __init__(self, spec: SweepSpec, device):
+    def __init__(self, spec: SweepSpec):
         self.pool = load_dataset(spec.data, "train")
         self.val = load_dataset(spec.data, "val")
         self.test = load_dataset(spec.data, "test")
@@ -377,7 +376,7 @@ def run_sweep(spec: SweepSpec, path=None, record: dict | None = None, device=Non
     ``vitlib.tools.sweep``); each point adds what it took (``seconds``)."""
     instance(spec, "spec", SweepSpec)
     device = resolve_device(device)
-    data = _Data(spec, device)
+    data = _Data(spec)
     if path is not None and Path(path).exists():
         results = load_results(path, spec)
         if record:  # a resumed sweep: how this part was run

@@ -143,21 +143,29 @@ def draw_similarity_map(table: torch.Tensor, grid, index: int, ax=None, colorbar
 
 def plot_position_similarity_grid(table: torch.Tensor, grid, title: str = "", max_side: int = 14):
     """The ViT paper's Figure 7 (centre): one small similarity map per patch position, arranged by
-    position. Large grids are subsampled to at most ``max_side`` maps per side."""
+    position. Large grids are subsampled to at most ``max_side`` maps per side. The maps are drawn as one
+    image, a blank row and column between neighbours, so the figure stays small however many there are."""
     n_h, n_w = pair(grid, "grid")
     rows = np.unique(np.linspace(0, n_h - 1, min(n_h, max_side)).round().astype(int))
     cols = np.unique(np.linspace(0, n_w - 1, min(n_w, max_side)).round().astype(int))
     sims = position_similarity(table).reshape(n_h * n_w, n_h, n_w).numpy()
-    fig, axes = plt.subplots(len(rows), len(cols), figsize=(0.45 * len(cols) + 1.8, 0.45 * len(rows) + 0.5), squeeze=False)
+    step_h, step_w = n_h + 1, n_w + 1  # a map and the blank line after it
+    mosaic = np.full((len(rows) * step_h - 1, len(cols) * step_w - 1), np.nan)
     for a, i in enumerate(rows):
         for b, j in enumerate(cols):
-            image = axes[a, b].imshow(sims[i * n_w + j], cmap="viridis", vmin=-1, vmax=1, interpolation="nearest")
-            axes[a, b].set_xticks([])
-            axes[a, b].set_yticks([])
-    fig.colorbar(image, ax=axes, fraction=0.04, label="cosine similarity")
-    fig.suptitle(title or "cosine similarity of each position embedding with all others")
-    fig.supxlabel("patch column")
-    fig.supylabel("patch row")
+            mosaic[a * step_h:a * step_h + n_h, b * step_w:b * step_w + n_w] = sims[i * n_w + j]
+    cmap = plt.get_cmap("viridis").with_extremes(bad="white")  # white between the maps
+    fig, ax = plt.subplots(figsize=(0.45 * len(cols) + 1.8, 0.45 * len(rows) + 0.7))
+    image = ax.imshow(np.ma.masked_invalid(mosaic), cmap=cmap, vmin=-1, vmax=1, interpolation="nearest")
+    ax.set_xticks(np.arange(len(cols)) * step_w + (n_w - 1) / 2, [str(j) for j in cols], fontsize=7)
+    ax.set_yticks(np.arange(len(rows)) * step_h + (n_h - 1) / 2, [str(i) for i in rows], fontsize=7)
+    ax.tick_params(length=0)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    fig.colorbar(image, ax=ax, fraction=0.04, label="cosine similarity")
+    ax.set_title(title or "cosine similarity of each position embedding with all others")
+    ax.set_xlabel("patch column")
+    ax.set_ylabel("patch row")
     return fig
 
 

@@ -49,7 +49,7 @@ from ..model import VARIANTS, ViT, ViTConfig, vit_config
 from ..optim import make_optimizer
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import StepAugmenter, TrainConfig, train_step
-from .options import cpu_threads, model_options
+from .options import add_model_option, cpu_threads, model_options
 from .record import device_name, run_record, write_json
 
 __all__ = ["main", "count_flops", "peak_tflops", "seconds_of", "measure", "step_parts", "breakdown_of", "PEAK_BF16_TFLOPS"]
@@ -118,8 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", default="course-small", help=f"model variant, one of: {', '.join(VARIANTS)}")
     parser.add_argument("--image-size", type=int, help="override the variant's image size")
     parser.add_argument("--patch-size", type=int, help="override the variant's patch size")
-    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="a ViTConfig field of the variant to change, e.g. --model-option stride=4 pool=mean")
+    add_model_option(parser, "stride=4 pool=mean")
     parser.add_argument("--batch-size", type=int, default=128)
     parser.add_argument("--steps", type=int, default=50, help="timed steps (default 50)")
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps before them (default 10)")

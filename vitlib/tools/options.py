@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import argparse
 import ast
 import contextlib
 
 import torch
 
-__all__ = ["model_options", "cpu_threads"]
+__all__ = ["add_model_option", "model_options", "cpu_threads"]
+
+
+def add_model_option(parser: argparse.ArgumentParser, example: str = "depth=6 dropout=0.1") -> None:
+    """Give ``parser`` the ``--model-option KEY=VALUE ...`` flag (repeatable; read with :func:`model_options`)."""
+    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
+                        help=f"a ViTConfig field of the variant to change, e.g. --model-option {example}")
 
 
 def model_options(pairs: list[str]) -> dict:

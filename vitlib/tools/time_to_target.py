@@ -45,7 +45,7 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
-from .options import cpu_threads, model_options
+from .options import add_model_option, cpu_threads, model_options
 
 __all__ = ["main", "run", "TimeToTarget", "with_profile_defaults", "folder_splits"]
 
@@ -76,8 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=PROFILES, default="gpu",
                         help="whose recipe gives the defaults below (default: gpu, lesson 05's CIFAR-10 recipe)")
     parser.add_argument("--variant", help="default: the profile's")
-    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="a ViTConfig field of the variant to change, e.g. --model-option pool=mean stride=4")
+    add_model_option(parser, "pool=mean stride=4")
     parser.add_argument("--epochs", type=float, help="default: the profile's")
     parser.add_argument("--batch-size", type=int, help="default: the profile's")
     parser.add_argument("--lr", type=float, help="peak learning rate (default: the profile's)")

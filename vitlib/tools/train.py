@@ -49,7 +49,7 @@ from ..model import create_vit, vit_config
 from ..profile import PROFILES, current_profile, get_profile
 from ..train import Callback, TrainConfig, fit
 from .record import run_record, write_json
-from .options import cpu_threads, model_options
+from .options import add_model_option, cpu_threads, model_options
 from .time_to_target import folder_splits, with_profile_defaults
 
 __all__ = ["main", "run", "Report", "train_config", "limits", "fail_after"]
@@ -76,8 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", choices=PROFILES, default=current_profile().name,
                         help="whose data, variant and recipe are the defaults (default: the one in force)")
     parser.add_argument("--variant", help="a vitlib.model.VARIANTS name (default: the profile's)")
-    parser.add_argument("--model-option", nargs="+", action="extend", default=[], metavar="KEY=VALUE",
-                        help="a ViTConfig field of the variant to change, e.g. --model-option depth=6 dropout=0.1")
+    add_model_option(parser)
     parser.add_argument("--train-limit", type=int, help="train on at most this many images of a named dataset, the "
                         "same number from every class (default: the profile's; 0: all)")
     parser.add_argument("--test-limit", type=int, help="and at most this many validation and test images "

@@ -10,6 +10,7 @@ evaluations before it stops.
 from __future__ import annotations
 
 import copy
+import math
 
 from .checks import boolean, choice, non_negative_number, positive_int
 from .train import Callback
@@ -22,6 +23,10 @@ WATCHABLE = {"val_acc": 1, "train_acc": 1, "val_loss": -1, "train_loss": -1}  # 
 class EarlyStopping(Callback):
     """Stop after ``patience`` evaluations without ``key`` improving by more than ``min_delta`` (an accuracy
     improves by rising, a loss by falling); restore the weights of the best evaluation (``restore_best``).
+
+    A value that is not finite (NaN from NaN pixels, say) never counts as the best: it is an evaluation without
+    an improvement, so a run that only ever measures NaN stops after ``patience`` evaluations with nothing to
+    restore.
 
     After training: ``best`` (the best value), ``best_step`` and ``stopped_step`` (None if the run
     reached its last step)."""
@@ -38,7 +43,7 @@ class EarlyStopping(Callback):
         if value is None:
             raise ValueError(f"EarlyStopping watches {self.key!r}, which fit does not measure here; pass val_data")
         sign = WATCHABLE[self.key]
-        if self.best is None or sign * (value - self.best) > self.min_delta:
+        if math.isfinite(value) and (self.best is None or sign * (value - self.best) > self.min_delta):
             self.best, self.best_step, self.waited = value, state["step"], 0
             if self.restore_best:
                 self.best_weights = copy.deepcopy({k: v.detach().cpu() for k, v in state["model"].state_dict().items()})

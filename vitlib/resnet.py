@@ -56,6 +56,9 @@ RESNET_VARIANTS: dict[str, dict] = {
     # ResNet-18 at an eighth of the width, for grey 28x28 digits on a CPU: about the FLOPs of digits-vit (14.3 M
     # against 13.1 M per image, vitlib.cost) with about twice its parameters (176 k against 82 k)
     "digits-resnet": dict(image_size=28, in_channels=1, widths=(8, 16, 32, 64), blocks=(2, 2, 2, 2)),
+    # ResNet-10 (one basic block a stage) at the same widths, for lessons 06 and 08 beside digits-vit-p8s4: 6.6 M
+    # FLOPs against 6.7 M per image, 78 k parameters against 81 k (vitlib.cost)
+    "digits-resnet10": dict(image_size=28, in_channels=1, widths=(8, 16, 32, 64), blocks=(1, 1, 1, 1)),
     "cifar-resnet": dict(image_size=32, in_channels=3, widths=(64, 128, 256, 512), blocks=(2, 2, 2, 2)),
 }
 

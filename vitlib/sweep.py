@@ -1,4 +1,4 @@
-"""Experiments over data size and position encoding, run fairly and recorded point by point.
+"""Experiments over data size and position encoding, each run to convergence and recorded point by point.
 
 Three kinds of sweep (lesson 08):
 
@@ -10,17 +10,20 @@ Three kinds of sweep (lesson 08):
 * ``"position"``: the same ViT with each kind of position encoding (``arms`` are
   ``vitlib.position.POSITION_KINDS``), plus the shuffle test on every trained model.
 
-The rule, the same for every arm, is written into the results: every run is checked on a validation
-split carved from the training data ``evals`` times over at most ``steps`` optimisation steps (for
-pretraining ``pretrain_steps``, checked on held-out images of A), stops once its validation accuracy has not
-improved for ``patience`` checks, and keeps its best weights (``patience=0``: every run takes all ``steps``);
-the learning rate of each arm at each size is chosen among ``lrs`` on the validation split (seed 0; later
-seeds reuse the choice); the test split is read once per trained model, after training. Whether each run
-stopped by itself or ran into the step limit is recorded (``stopped_early``), with its validation curve.
+The rule (``vitlib.convergence``), the same for every arm, is written into the results: every run is checked
+on a validation split carved from the training data every ``eval_every`` steps, at a learning rate that stays
+constant after the warm-up, and stops once its validation accuracy has not improved for ``patience`` checks,
+keeping its best weights; it converged if that happened well before its cap of ``steps`` steps. Pretraining
+follows the same rule on held-out images of A (``pretrain_*``). The learning rate of each arm at each size is
+chosen among ``lrs`` on the validation split (seed 0; later seeds reuse it), and when the choice sits at an end
+of the grid the grid is widened (up to ``widen`` times) until a tried rate lies on either side. The test split
+is read once per trained model, after training. Every run records why it stopped and its validation curve.
 
 :func:`run_sweep` appends one *point* (one arm, one size, one seed) at a time to a JSON file, written
-atomically, with what the point took; an interrupted sweep resumes without rerunning finished points, and a
-file written by another sweep is refused rather than mixed in.
+atomically, with what the point took; an interrupted sweep resumes without rerunning finished points (and
+without pretraining again: each chosen pretrained model is kept beside the file), and a file written by
+another sweep is refused rather than mixed in. :func:`cell_status` says whether the runs behind a point of the
+plot may carry a conclusion.
 """
 
 from __future__ import annotations
@@ -35,8 +38,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from .checkpoint import atomic_write
-from .checks import choice, instance, non_negative_int, positive_int
+from .checkpoint import atomic_write, check_writable, load_checkpoint, save_checkpoint
+from .checks import choice, fraction, instance, non_negative_int, positive_int
+from .convergence import ConvergenceRule, choose_lr, is_bracketed, is_converged, stop_reason, widened
 from .cost import count_flops, count_parameters
 from .data import FractalDataset, TensorImageDataset, load_dataset
 from .device import resolve_device
@@ -45,16 +49,21 @@ from .evaluate import evaluate
 from .model import VARIANTS, create_vit
 from .position import POSITION_KINDS
 from .resnet import RESNET_VARIANTS, create_resnet
+from .schedule import DECAYS
 from .train import TrainConfig, fit
 from .transfer import prepare_for_task
 
 __all__ = ["SweepSpec", "SWEEPS", "KINDS", "RULE", "sweep_spec", "run_sweep", "load_results", "summarise",
-           "build_model", "shuffle_agreement", "model_costs"]
+           "cell_status", "build_model", "shuffle_agreement", "model_costs", "pretrained_path"]
 
 KINDS = ("scratch", "pretrain", "position")
-RULE = ("every run trains until its validation accuracy has not improved for `patience` checks, at most `steps` "
-        "steps, and keeps its best weights; learning rate of each arm and size chosen among lrs on the validation "
-        "split (seed 0), reused for the other seeds; test split read once per trained model, after training")
+RULE = ("every run is checked on the validation split every `eval_every` steps at a learning rate constant after "
+        "the warm-up, stops once its validation accuracy has not improved for `patience` checks, and keeps its "
+        "best weights; it converged if it stopped so before (1 - headroom) of its cap of `steps` steps. "
+        "Pretraining: the same rule on held-out images of A (pretrain_*). The learning rate of each arm and size "
+        "is chosen on the validation split (seed 0) and reused for the other seeds; a choice at an end of the grid "
+        "widens the grid (at most `widen` times). The test split is read once per trained model, after training. "
+        "A point whose runs did not converge, or whose search was not bracketed, is undecided")
 
 
 @dataclass(frozen=True)
@@ -67,45 +76,68 @@ class SweepSpec:
     arms: tuple  # model variants (vitlib.VARIANTS or vitlib.resnet.RESNET_VARIANTS), or position kinds
     sizes: tuple  # training-set sizes ("scratch"), pretraining-set sizes ("pretrain"; 0: none); ignored by "position"
     seeds: int  # repeats of every point
-    lrs: tuple  # learning rates tried on the validation split
-    steps: int  # optimisation steps of every training run (fine-tuning runs for "pretrain")
+    lrs: tuple  # learning rates tried first on the validation split
+    steps: int  # the step cap of every training run (of the fine-tuning runs for "pretrain")
     batch_size: int
+    eval_every: int  # steps between validation checks
+    patience: int  # stop a run after this many checks without a better validation accuracy
     warmup_steps: int = 20
-    evals: int = 5  # validation checks over a run's steps (the last one at the end)
-    patience: int = 0  # stop a run after this many checks without a better validation accuracy (0: never)
+    widen: int = 2  # times a learning-rate search may be widened beyond an end of its grid
+    headroom: float = 0.2  # a converged run stops at least this share of its cap before it
+    decay: str = "constant"  # the learning rate after the warm-up (vitlib.schedule.DECAYS)
     augment: str = "auto"
-    variant: str = "digits-vit"  # the ViT of a "position" sweep
+    variant: str = "digits-vit-p8s4"  # the ViT of a "position" sweep
     # "pretrain" only
     pretrain_classes: int = 100  # fractal classes in A
-    pretrain_steps: int = 0
+    pretrain_steps: int = 0  # the step cap of a pretraining run
+    pretrain_eval_every: int = 0  # steps between checks on held-out images of A
+    pretrain_patience: int = 0
     pretrain_batch_size: int = 128
-    pretrain_lrs: tuple = ()  # chosen on held-out images of A
+    pretrain_lrs: tuple = ()  # chosen on held-out images of A, widened like lrs
     finetune_per_class: int = 20  # labelled images of B per class
 
     def __post_init__(self):
         choice(self.kind, "kind", KINDS)
-        for name in ("seeds", "steps", "batch_size", "evals"):
+        for name in ("seeds", "steps", "batch_size", "eval_every", "patience"):
             positive_int(getattr(self, name), name)
         non_negative_int(self.warmup_steps, "warmup_steps")
-        non_negative_int(self.patience, "patience")
-        if not self.arms or not self.lrs:
-            raise ValueError(f"arms {self.arms!r} and lrs {self.lrs!r} must each name at least one")
+        non_negative_int(self.widen, "widen")
+        fraction(self.headroom, "headroom")
+        choice(self.decay, "decay", DECAYS)
+        for name in ("arms", "lrs"):
+            if not isinstance(getattr(self, name), (tuple, list)) or not getattr(self, name):
+                raise ValueError(f"{name} must name at least one, got {getattr(self, name)!r}")
+        if self.kind != "position" and (not isinstance(self.sizes, (tuple, list)) or not self.sizes):
+            raise ValueError(f"a {self.kind!r} sweep needs sizes, at least one, got {self.sizes!r}")
         valid = POSITION_KINDS if self.kind == "position" else (*VARIANTS, *RESNET_VARIANTS)
         for arm in self.arms:
             choice(arm, "each of arms", valid)
+        self.rule  # checks steps, eval_every and patience together
         if self.kind == "scratch":
             for size in self.sizes:
                 if size < self.batch_size:
                     raise ValueError(f"sizes holds {size}, fewer images than batch_size={self.batch_size}: every "
                                      "size must fill at least one batch")
         if self.kind == "pretrain":
-            positive_int(self.pretrain_steps, "pretrain_steps")
+            for name in ("pretrain_steps", "pretrain_eval_every", "pretrain_patience"):
+                positive_int(getattr(self, name), name)
+            self.pretrain_rule
             if not self.pretrain_lrs:
                 raise ValueError("a 'pretrain' sweep needs pretrain_lrs, the learning rates tried on A")
             for size in self.sizes:
                 if size and size % self.pretrain_classes:
                     raise ValueError(f"pretraining size {size} is not a multiple of pretrain_classes="
                                      f"{self.pretrain_classes} (A takes the same number of images of every class)")
+
+    @property
+    def rule(self) -> ConvergenceRule:
+        """The stopping rule of the training (fine-tuning) runs."""
+        return ConvergenceRule(self.steps, self.eval_every, self.patience, self.headroom)
+
+    @property
+    def pretrain_rule(self) -> ConvergenceRule:
+        """The stopping rule of the pretraining runs on A."""
+        return ConvergenceRule(self.pretrain_steps, self.pretrain_eval_every, self.pretrain_patience, self.headroom)
 
     @property
     def x_values(self) -> tuple:
@@ -116,51 +148,55 @@ class SweepSpec:
 
 
 def _digits_cpu() -> dict:
-    # a ViT needs several hundred steps on the digits before it takes off (lesson 05's curve); a ResNet far fewer:
-    # every run may take up to 500 steps and stops once validation has not improved for 2 checks
-    rule = dict(evals=5, patience=2)
+    # lesson 05's ViT (digits-vit-p8s4) and a ResNet-10 of about its FLOPs and parameters; at a constant learning
+    # rate the ViT learns the digits for a few thousand steps, so the cap is far above that, with a check every
+    # 100 steps (1/80 of the cap) and patience 8 (800 steps without a better validation accuracy)
+    arms = ("digits-vit-p8s4", "digits-resnet10")
+    rule = dict(steps=8000, eval_every=100, patience=8, batch_size=128, lrs=(1e-3, 2e-3, 4e-3))
     return {
-        "scratch": SweepSpec("scratch-cpu", "scratch", "digits", ("digits-vit", "digits-resnet"),
-                             sizes=(250, 1000, 3500), seeds=2, lrs=(2e-3, 5e-3), steps=500, batch_size=128, **rule),
-        "pretrain": SweepSpec("pretrain-cpu", "pretrain", "digits", ("digits-vit", "digits-resnet"),
-                              sizes=(0, 4000, 16000), seeds=2, lrs=(1e-3, 3e-3), steps=300, batch_size=32,
-                              pretrain_steps=300, pretrain_lrs=(2e-3,), finetune_per_class=20, **rule),
+        "scratch": SweepSpec("scratch-cpu", "scratch", "digits", arms, sizes=(250, 600, 1500, 3500), seeds=3, **rule),
+        "pretrain": SweepSpec("pretrain-cpu", "pretrain", "digits", arms, sizes=(0, 2000, 6000, 18000), seeds=3,
+                              lrs=(5e-4, 1e-3, 2e-3), steps=3000, batch_size=32, eval_every=25, patience=10,
+                              pretrain_steps=12000, pretrain_eval_every=150, pretrain_patience=8,
+                              pretrain_lrs=(1e-3, 2e-3, 4e-3), finetune_per_class=20),
         "position": SweepSpec("position-cpu", "position", "digits", ("none", "learned", "sincos1d", "sincos2d"),
-                              sizes=(3500,), seeds=2, lrs=(2e-3, 5e-3), steps=500, batch_size=128, **rule),
-        # lesson 08's live sweep: a few minutes
-        "live": SweepSpec("live-cpu", "scratch", "digits", ("digits-vit", "digits-resnet"), sizes=(500, 3500),
-                          seeds=1, lrs=(5e-3,), steps=300, batch_size=128, **rule),
+                              sizes=(3500,), seeds=3, **rule),
+        # lesson 08's live sweep: a demonstration of a few minutes, far from converged (the lesson says so)
+        "live": SweepSpec("live-cpu", "scratch", "digits", arms, sizes=(500, 3500), seeds=1, lrs=(4e-3,), steps=300,
+                          batch_size=128, eval_every=25, patience=3, widen=0),
     }
 
 
+_SMOKE = dict(steps=10, eval_every=1, patience=2, warmup_steps=1, widen=1)
 SWEEPS: dict[str, dict[str, SweepSpec]] = {
     "smoke": {
-        "scratch": SweepSpec("scratch-smoke", "scratch", "digits", ("digits-vit", "digits-resnet"), sizes=(100, 200),
-                             seeds=2, lrs=(1e-3, 3e-3), steps=4, batch_size=32, warmup_steps=1, evals=2),
-        "pretrain": SweepSpec("pretrain-smoke", "pretrain", "digits", ("digits-vit", "digits-resnet"),
-                              sizes=(0, 80), seeds=2, lrs=(1e-3, 3e-3), steps=3, batch_size=16, warmup_steps=1,
-                              evals=2, pretrain_classes=8, pretrain_steps=3, pretrain_batch_size=32,
-                              pretrain_lrs=(1e-3, 3e-3), finetune_per_class=3),
+        "scratch": SweepSpec("scratch-smoke", "scratch", "digits", ("digits-vit-p8s4", "digits-resnet10"),
+                             sizes=(100, 200), seeds=2, lrs=(1e-3, 3e-3), batch_size=32, **_SMOKE),
+        "pretrain": SweepSpec("pretrain-smoke", "pretrain", "digits", ("digits-vit-p8s4", "digits-resnet10"),
+                              sizes=(0, 80), seeds=2, lrs=(1e-3, 3e-3), batch_size=16, pretrain_classes=8,
+                              pretrain_steps=10, pretrain_eval_every=1, pretrain_patience=2, pretrain_batch_size=32,
+                              pretrain_lrs=(1e-3, 3e-3), finetune_per_class=3, **_SMOKE),
         "position": SweepSpec("position-smoke", "position", "digits", ("none", "learned", "sincos1d", "sincos2d"),
-                              sizes=(200,), seeds=2, lrs=(1e-3, 3e-3), steps=4, batch_size=32, warmup_steps=1,
-                              evals=2),
-        "live": SweepSpec("live-smoke", "scratch", "digits", ("digits-vit", "digits-resnet"), sizes=(100, 200),
-                          seeds=1, lrs=(3e-3,), steps=3, batch_size=32, warmup_steps=1, evals=1),
+                              sizes=(200,), seeds=2, lrs=(1e-3, 3e-3), batch_size=32, **_SMOKE),
+        "live": SweepSpec("live-smoke", "scratch", "digits", ("digits-vit-p8s4", "digits-resnet10"), sizes=(100, 200),
+                          seeds=1, lrs=(3e-3,), batch_size=32, **{**_SMOKE, "widen": 0}),
     },
     "cpu": _digits_cpu(),
     "gpu": {
         "scratch": SweepSpec("scratch-gpu", "scratch", "cifar10", ("cifar-vit", "cifar-resnet"),
-                             sizes=(1000, 3000, 10000, 30000, 45000), seeds=3, lrs=(5e-4, 1e-3, 2e-3), steps=10000,
-                             batch_size=256, warmup_steps=500, augment="photo", evals=10, patience=3),
-        "pretrain": SweepSpec("pretrain-gpu", "pretrain", "digits", ("digits-vit", "digits-resnet"),
-                              sizes=(0, 4000, 16000, 64000), seeds=3, lrs=(1e-3, 3e-3), steps=300, batch_size=32,
-                              pretrain_steps=3000, pretrain_batch_size=256, pretrain_lrs=(2e-3, 5e-3),
-                              finetune_per_class=20),
+                             sizes=(1000, 3000, 10000, 30000, 45000), seeds=3, lrs=(5e-4, 1e-3, 2e-3), steps=40000,
+                             batch_size=256, eval_every=500, patience=8, warmup_steps=500, augment="photo"),
+        "pretrain": SweepSpec("pretrain-gpu", "pretrain", "digits", ("digits-vit-p8s4", "digits-resnet10"),
+                              sizes=(0, 4000, 16000, 64000), seeds=3, lrs=(5e-4, 1e-3, 2e-3), steps=3000,
+                              batch_size=32, eval_every=25, patience=10, pretrain_steps=30000,
+                              pretrain_eval_every=300, pretrain_patience=8, pretrain_batch_size=256,
+                              pretrain_lrs=(1e-3, 2e-3, 4e-3), finetune_per_class=20),
         "position": SweepSpec("position-gpu", "position", "cifar10", ("none", "learned", "sincos1d", "sincos2d"),
-                              sizes=(45000,), seeds=3, lrs=(1e-3, 2e-3), steps=10000, batch_size=256,
-                              warmup_steps=500, augment="photo", variant="cifar-vit", evals=10, patience=3),
+                              sizes=(45000,), seeds=3, lrs=(5e-4, 1e-3, 2e-3), steps=40000, batch_size=256,
+                              eval_every=500, patience=8, warmup_steps=500, augment="photo", variant="cifar-vit"),
         "live": SweepSpec("live-gpu", "scratch", "cifar10", ("cifar-vit", "cifar-resnet"), sizes=(5000, 45000),
-                          seeds=1, lrs=(1e-3,), steps=2000, batch_size=256, warmup_steps=100, augment="photo", evals=5, patience=2),
+                          seeds=1, lrs=(1e-3,), steps=2000, batch_size=256, eval_every=100, patience=3,
+                          warmup_steps=100, augment="photo", widen=0),
     },
 }
 
@@ -224,12 +260,14 @@ def shuffle_agreement(model, dataset: TensorImageDataset, seed: int = 0, batch_s
 
 
 # --- one training run ----------------------------------------------------------------------------------------
-def _config(spec: SweepSpec, num_items: int, steps: int, batch_size: int, lr: float, seed: int) -> TrainConfig:
-    """A TrainConfig of exactly ``steps`` steps over ``num_items`` items (fit counts in epochs)."""
+def _config(spec: SweepSpec, rule: ConvergenceRule, num_items: int, batch_size: int, lr: float,
+            seed: int) -> TrainConfig:
+    """A TrainConfig of at most ``rule.max_steps`` steps over ``num_items`` items, checked every
+    ``rule.eval_every`` steps (fit counts in epochs: both are whole numbers of steps in its arithmetic)."""
     per_epoch = max(1, num_items // batch_size)
-    return TrainConfig(epochs=steps / per_epoch, batch_size=batch_size, lr=lr,
-                       warmup_epochs=min(spec.warmup_steps, steps) / per_epoch,
-                       eval_every=max(1, steps // spec.evals) / per_epoch, seed=seed, augment=spec.augment)
+    return TrainConfig(epochs=rule.max_steps / per_epoch, batch_size=batch_size, lr=lr,
+                       warmup_epochs=min(spec.warmup_steps, rule.max_steps) / per_epoch, decay=spec.decay,
+                       eval_every=rule.eval_every / per_epoch, seed=seed, augment=spec.augment)
 
 
 @contextlib.contextmanager
@@ -245,22 +283,49 @@ def _flush_denormals():
         torch.set_flush_denormal(False)
 
 
-def _train(spec, model, train, val, steps, batch_size, lr, seed, device) -> dict:
-    """Train by the sweep's rule; the model keeps its best weights when the run stops early."""
-    stopper = [EarlyStopping(patience=spec.patience)] if spec.patience else []
+def _train(spec, rule, model, train, val, batch_size, lr, seed, device) -> dict:
+    """Train by ``rule``; the model keeps the weights of its best check. Returns what the run did: its best
+    validation accuracy, the whole curve, its steps, why it stopped and whether it converged."""
+    stopper = EarlyStopping(patience=rule.patience)
     with _flush_denormals():
-        history = fit(model, train, val, _config(spec, len(train), steps, batch_size, lr, seed), device=device,
-                      progress=False, callbacks=stopper)
-    curve = [a for a in history["val_acc"] if a is not None]
-    best = max(curve) if spec.patience else curve[-1]
-    return {"val_acc": best, "val_curve": curve, "steps": history.last("step"),
-            "stopped_early": history.last("step") < steps,  # _config makes runs of exactly `steps` steps
+        history = fit(model, train, val, _config(spec, rule, len(train), batch_size, lr, seed), device=device,
+                      progress=False, callbacks=[stopper])
+    steps = history.last("step")
+    stop = stop_reason(steps, stopper.stopped_step is not None, rule)
+    return {"val_acc": stopper.best, "best_step": stopper.best_step, "val_curve": history["val_acc"],
+            "val_steps": history["step"], "steps": steps, "stop": stop, "converged": is_converged(steps, stop, rule),
             "train_seconds": history.last("seconds")}
 
 
-def _choose(runs: dict) -> float:
-    """The learning rate with the best validation accuracy (the smaller one on a tie)."""
-    return max(sorted(runs), key=lambda lr: runs[lr]["val_acc"])
+def _search(spec, rule, lrs, make, train, val, batch_size, seed, device, bar, what: str) -> tuple:
+    """Train ``make()`` at every rate of ``lrs``, then beyond an end of the grid while the best sits there (at most
+    ``spec.widen`` more rates). Returns the best model, its rate and ``{lr: run}`` of every rate tried."""
+    runs, best_model, grid, widenings = {}, None, [float(lr) for lr in lrs], 0
+    while grid:
+        lr = grid.pop(0)
+        torch.manual_seed(seed)  # the fresh weights (or the new head) of this seed, the same for every rate
+        model = make()
+        bar.set_postfix_str(f"{what}, lr {lr:g}")
+        runs[lr] = _train(spec, rule, model, train, val, batch_size, lr, seed, device)
+        chosen = choose_lr({k: v["val_acc"] for k, v in runs.items()})
+        if chosen == lr:
+            best_model = model
+        if not grid and widenings < spec.widen and len(runs) > 1:
+            beyond = widened(chosen, runs)
+            if beyond is not None:
+                grid.append(float(f"{beyond:.3g}"))
+                widenings += 1
+    chosen = choose_lr({k: v["val_acc"] for k, v in runs.items()})
+    return best_model, chosen, runs
+
+
+def _search_record(chosen: float, runs: dict) -> dict:
+    """What a learning-rate search wrote: the grid as tried, each rate's run without its curve, and whether the
+    choice is bracketed."""
+    return {"lr_grid": sorted(runs), "lr_bracketed": is_bracketed(chosen, runs),
+            "lr_search": {str(lr): run["val_acc"] for lr, run in sorted(runs.items())},
+            "lr_runs": {str(lr): {k: run[k] for k in ("val_acc", "steps", "stop", "converged")}
+                        for lr, run in sorted(runs.items())}}
 
 
 class _Data:
@@ -296,30 +361,48 @@ class _Data:
         return self.A.subset(torch.nonzero(self.A_instance < size // spec.pretrain_classes).flatten())
 
 
-def _pretrained(spec, data, arm, size, device, cache: dict, bar) -> tuple:
-    """Seed 0's model pretrained on ``size`` images of A, its pretraining learning rate chosen on held-out A."""
-    if (arm, size) not in cache:
-        A, runs, models = data.A_of(spec, size), {}, {}
-        for lr in spec.pretrain_lrs:
-            torch.manual_seed(0)
-            models[lr] = build_model(spec, arm, spec.pretrain_classes, data.shape)
-            bar.set_postfix_str(f"{arm}, pretraining on {size} images of A, lr {lr:g}")
-            runs[lr] = _train(spec, models[lr], A, data.heldout_A, spec.pretrain_steps, spec.pretrain_batch_size, lr,
-                              0, device)
-        lr = _choose(runs)
-        cache[(arm, size)] = (models[lr], {"lr": lr, "lr_search": {str(k): v["val_acc"] for k, v in runs.items()},
-                                           "heldout_A_acc": runs[lr]["val_acc"],
-                                           "stopped_early": runs[lr]["stopped_early"]})
+def pretrained_path(folder, spec: SweepSpec, arm: str, size: int) -> Path:
+    """Where a "pretrain" sweep keeps the model of ``arm`` pretrained on ``size`` images of A (its chosen rate)."""
+    return Path(folder) / f"pretrained-{spec.name}" / f"{arm}-A{size}.pt"
+
+
+def _pretrained(spec, data, arm, size, device, cache: dict, folder, bar) -> tuple:
+    """Seed 0's model pretrained on ``size`` images of A, its pretraining rate chosen on held-out A; kept in
+    ``folder`` (when given), so that a resumed sweep does not pretrain it again."""
+    if (arm, size) in cache:
+        return cache[(arm, size)]
+    path = None if folder is None else pretrained_path(folder, spec, arm, size)
+    if path is not None and path.exists():
+        saved = load_checkpoint(path)
+        model = build_model(spec, arm, spec.pretrain_classes, data.shape)
+        load_checkpoint(path, model)
+        cache[(arm, size)] = (model, saved["pretraining"])
+        return cache[(arm, size)]
+
+    def make():
+        return build_model(spec, arm, spec.pretrain_classes, data.shape)
+
+    model, lr, runs = _search(spec, spec.pretrain_rule, spec.pretrain_lrs, make, data.A_of(spec, size),
+                              data.heldout_A, spec.pretrain_batch_size, 0, device, bar,
+                              f"{arm}, pretraining on {size} images of A")
+    chosen = runs[lr]
+    record = {"lr": lr, **_search_record(lr, runs), "heldout_A_acc": chosen["val_acc"],
+              **{k: chosen[k] for k in ("steps", "best_step", "stop", "converged", "val_curve", "val_steps",
+                                        "train_seconds")}}
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        save_checkpoint(path, model.cpu(), pretraining=record)
+    cache[(arm, size)] = (model, record)
     return cache[(arm, size)]
 
 
-def _run_point(spec, data, arm, size, seed, chosen_lr, device, cache, bar) -> dict:
+def _run_point(spec, data, arm, size, seed, chosen_lr, device, cache, bar, folder=None) -> dict:
     """Train one point (with the learning-rate search on seed 0) and test it once."""
     start = time.perf_counter()
     point = {"arm": arm, "size": size, "seed": seed}
     train = data.train_of(spec, size, seed)
     if spec.kind == "pretrain" and size > 0:
-        pretrained, point["pretraining"] = _pretrained(spec, data, arm, size, device, cache, bar)
+        pretrained, point["pretraining"] = _pretrained(spec, data, arm, size, device, cache, folder, bar)
 
         def make():
             return prepare_for_task(pretrained, data.classes)
@@ -327,17 +410,12 @@ def _run_point(spec, data, arm, size, seed, chosen_lr, device, cache, bar) -> di
         def make():
             return build_model(spec, arm, data.classes, data.shape)
     lrs = spec.lrs if chosen_lr is None else (chosen_lr,)
-    runs, models = {}, {}
-    for lr in lrs:
-        torch.manual_seed(seed)  # the fresh weights (or the new head) of this seed
-        models[lr] = make()
-        bar.set_postfix_str(f"{arm}, size {size}, seed {seed}, lr {lr:g}")
-        runs[lr] = _train(spec, models[lr], train, data.val, spec.steps, spec.batch_size, lr, seed, device)
-    lr = _choose(runs)
-    model = models[lr]
+    search = dataclasses.replace(spec, widen=0) if chosen_lr is not None else spec
+    model, lr, runs = _search(search, spec.rule, lrs, make, train, data.val, spec.batch_size, seed, device, bar,
+                              f"{arm}, size {size}, seed {seed}")
     point.update(lr=lr, train_size=len(train), **runs[lr])
     if chosen_lr is None:
-        point["lr_search"] = {str(k): v["val_acc"] for k, v in runs.items()}
+        point.update(_search_record(lr, runs))
     point["test_acc"] = evaluate(model, data.test, device=device).accuracy  # the one look at the test split
     if spec.kind == "position":
         point["shuffle_agreement"] = shuffle_agreement(model, data.test, seed=seed)
@@ -352,7 +430,11 @@ def load_results(path, spec: SweepSpec | None = None) -> dict:
     if not path.exists():
         raise FileNotFoundError(f"no results file at {str(path)!r}; run the sweep first "
                                 f"(python -m vitlib.tools.sweep --help)")
-    results = json.loads(path.read_text())
+    try:
+        results = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise ValueError(f"{str(path)!r} is not readable JSON ({error}); it may have been cut short by a copy: "
+                         "restore it from git, or delete it to run the sweep afresh") from None
     if not isinstance(results, dict) or "spec" not in results or "points" not in results:
         raise ValueError(f"{str(path)!r} is not a sweep's results file (it needs 'spec' and 'points')")
     if spec is not None and results["spec"] != spec.as_dict():
@@ -373,9 +455,14 @@ def run_sweep(spec: SweepSpec, path=None, record: dict | None = None, device=Non
     each to the file as it finishes; return the results ``{"spec", "rule", "record", "costs", "points"}``.
 
     ``record`` says how the sweep was run (the command, profile, machine, commit; see
-    ``vitlib.tools.sweep``); each point adds what it took (``seconds``)."""
+    ``vitlib.tools.sweep``); each point adds what it took (``seconds``). A "pretrain" sweep with a ``path`` keeps
+    each chosen pretrained model beside it (:func:`pretrained_path`)."""
     instance(spec, "spec", SweepSpec)
     device = resolve_device(device)
+    if path is not None:  # before any training: a point that cannot be written would be lost
+        path = check_writable(path, "path")
+        if path.exists():
+            load_results(path, spec)
     data = _Data(spec)
     if path is not None and Path(path).exists():
         results = load_results(path, spec)
@@ -394,7 +481,8 @@ def run_sweep(spec: SweepSpec, path=None, record: dict | None = None, device=Non
                 continue
             first = done.get((arm, size, 0))
             chosen = first["lr"] if seed > 0 and first is not None else None
-            point = _run_point(spec, data, arm, size, seed, chosen, device, cache, bar)
+            point = _run_point(spec, data, arm, size, seed, chosen, device, cache, bar,
+                               None if path is None else path.parent)
             done[(arm, size, seed)] = point
             results["points"].append(point)
             if path is not None:
@@ -410,3 +498,37 @@ def summarise(results: dict, key: str = "test_acc") -> dict:
         table.setdefault(point["arm"], {}).setdefault(point["size"], []).append(point[key])
     return {arm: {size: {"values": v, "mean": sum(v) / len(v), "spread": max(v) - min(v)}
                   for size, v in sorted(sizes.items())} for arm, sizes in table.items()}
+
+
+def cell_status(results: dict, arm: str, size: int) -> dict:
+    """Whether the runs behind one point of a sweep's plot (``arm`` at ``size``, every seed) may carry a
+    conclusion: ``{"status": "converged" | "undecided", "why": [reasons], "seeds": n}``. Undecided when a seed
+    is missing, a run reached its cap or stopped too late (``vitlib.convergence``), the learning-rate search was
+    not bracketed, or, for "pretrain", the pretraining did not converge or its search was not bracketed."""
+    spec = results["spec"]
+    points = sorted((p for p in results["points"] if p["arm"] == arm and p["size"] == size), key=lambda p: p["seed"])
+    why = []
+    if len(points) < spec["seeds"]:
+        why.append(f"{len(points)} of {spec['seeds']} seeds run")
+    for p in points:
+        if not p.get("converged", False):
+            why.append(f"seed {p['seed']} {_late(p, spec['steps'], spec['headroom'])}")
+    first = next((p for p in points if p["seed"] == 0), None)
+    if first is not None and not first.get("lr_bracketed", False):
+        why.append(f"the chosen learning rate {first['lr']:g} is at an end of the grid tried "
+                   f"{first.get('lr_grid', [])}")
+    pretraining = first.get("pretraining") if first is not None else None
+    if pretraining is not None:
+        if not pretraining.get("converged", False):
+            why.append(f"pretraining {_late(pretraining, spec['pretrain_steps'], spec['headroom'])}")
+        if not pretraining.get("lr_bracketed", False):
+            why.append(f"the pretraining rate {pretraining['lr']:g} is at an end of its grid {pretraining.get('lr_grid')}")
+    return {"status": "undecided" if why else "converged", "why": why, "seeds": len(points)}
+
+
+def _late(run: dict, cap: int, headroom: float) -> str:
+    """Why a run did not converge, in words."""
+    if run.get("stop") == "patience":
+        return (f"stopped at step {run['steps']}, later than {1 - headroom:.0%} of its cap of {cap} steps "
+                "(it may have been still learning)")
+    return f"reached its cap of {cap} steps (still learning)"

@@ -36,7 +36,7 @@ from .distributed import (
 )
 from .loader import BatchLoader, check_alike, check_dataset, epoch_batches
 from .optim import make_optimizer
-from .schedule import Schedule
+from .schedule import DECAYS, Schedule
 
 __all__ = [
     "TrainConfig", "History", "Callback", "fit", "train_step", "StepAugmenter", "RunningMeter", "TrainingClock",
@@ -52,7 +52,8 @@ class TrainConfig:
     batch_size: int = 128
     lr: float = 1e-3  # peak learning rate, reached after the warm-up
     weight_decay: float = 0.05  # AdamW's decoupled weight decay (not on biases, norms, tokens)
-    warmup_epochs: float = 1.0  # linear warm-up, then cosine decay to 0
+    warmup_epochs: float = 1.0  # linear warm-up, then the decay
+    decay: str = "cosine"  # after the warm-up: "cosine" to 0 at the end, or "constant" (vitlib.schedule.DECAYS)
     label_smoothing: float = 0.1
     augment: str = "auto"  # "auto" (vitlib.augment.resolve_augmentation) or one of AUGMENTATIONS
     mixup: float = 0.0  # MixUp's Beta alpha (0: off); see vitlib.augment.mix_batch
@@ -75,6 +76,7 @@ class TrainConfig:
         positive_number(self.lr, "lr")
         non_negative_number(self.weight_decay, "weight_decay")
         non_negative_number(self.warmup_epochs, "warmup_epochs")
+        choice(self.decay, "decay", DECAYS)
         fraction(self.label_smoothing, "label_smoothing")
         choice(self.augment, "augment", ("auto", *AUGMENTATIONS))
         non_negative_number(self.mixup, "mixup")
@@ -272,8 +274,11 @@ def step_batches(schedule: Schedule, num_items: int, batch_size: int, seed: int,
 
 def config_changes(saved: dict | None, config: TrainConfig) -> dict:
     """``{field: [checkpoint's value, config's value]}`` for every field that changes what is computed and differs
-    (every such field when the checkpoint records no config)."""
+    (every such field when the checkpoint records no config). A field that a recorded config lacks was added to
+    vitlib later: the run behaved as its default (``decay``: cosine)."""
     current = dataclasses.asdict(config)
+    if saved is not None:
+        saved = {**{f.name: f.default for f in dataclasses.fields(TrainConfig)}, **saved}
     saved = saved or {}
     return {k: [saved.get(k), v] for k, v in current.items() if k not in UNCOMPARED and saved.get(k, object()) != v}
 
@@ -406,7 +411,7 @@ def fit(
     model.to(device)
     loader = BatchLoader(train_data, device)
     schedule = Schedule.for_run(len(train_data), config.batch_size, config.epochs, config.warmup_epochs,
-                                config.eval_every, config.lr)
+                                config.eval_every, config.lr, config.decay)
     optimizer = make_optimizer(model, config.lr, config.weight_decay, device)
     meter = RunningMeter(device)
     step, history, saved = 0, History(), {}

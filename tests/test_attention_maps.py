@@ -131,3 +131,23 @@ def test_mean_distance_of_uniform_attention_has_its_analytic_value():
     for q, k in [(1, 2), (2, 1), (3, 4), (4, 3)]:
         swap[0, 0, q, k] = 1
     assert mean_attention_distance(swap, 8, 4).item() == 4.0
+
+
+def test_mean_distance_per_image_keeps_each_images_value():
+    # 3x3 grid of 1x1 patches (centres at (r, c)), two images, two heads; every row puts half its weight on CLS,
+    # which must not count: the other half is renormalised to 1
+    attention = torch.zeros(2, 2, 10, 10)
+    attention[..., 0] = 0.5
+    attention[0, 0, 1:, 1:] = 0.5 * torch.eye(9)  # image 0, head 0: each patch looks at itself only -> 0 px
+    attention[0, 1, 1:, 1] = 0.5  # image 0, head 1: every patch looks at patch (0, 0) only
+    attention[1, :, 1:, 1:] = 0.5 / 9  # image 1, both heads: uniform over the patches
+    corner = (6 + 3 * math.sqrt(2) + 2 * math.sqrt(5)) / 9  # distances 0, 1, 2, 1, sqrt 2, sqrt 5, 2, sqrt 5, sqrt 8
+    uniform = (48 + 24 * math.sqrt(2) + 16 * math.sqrt(5)) / 81  # all 81 ordered pairs of the 3x3 grid
+    per_image = mean_attention_distance(attention, 3, 1, per_image=True)
+    assert per_image.shape == (2, 2)
+    torch.testing.assert_close(per_image, torch.tensor([[0.0, corner], [uniform, uniform]]))
+    # the default averages those over the images
+    torch.testing.assert_close(mean_attention_distance(attention, 3, 1),
+                               torch.tensor([uniform / 2, (corner + uniform) / 2]))
+    with pytest.raises(ValueError, match="per_image"):
+        mean_attention_distance(attention, 3, 1, per_image="yes")

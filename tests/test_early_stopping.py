@@ -48,3 +48,26 @@ def test_a_loss_improves_by_falling(tiny_model):
         state["step"] = step
         stopper.on_evaluate(state)
     assert (stopper.best, stopper.best_step, stopper.stopped_step) == (0.5, 2, 3)
+
+
+def test_a_nan_evaluation_is_never_the_best_and_restores_nothing(tiny_model):
+    model, history, stopper = tiny_model(), History(), EarlyStopping(patience=2)
+    state = {"model": model, "history": history}
+    for step, value in enumerate([float("nan"), 0.4, float("nan"), 0.5, 0.45, float("nan")], start=1):
+        with torch.no_grad():
+            model.head.bias.fill_(step)
+        history.records.append({"val_acc": value})
+        state["step"] = step
+        stopper.on_evaluate(state)
+        assert state.get("stop", False) == (step == 6), step  # still improving at step 4
+        if state.get("stop"):
+            break
+    stopper.on_train_end(state)
+    assert (stopper.best, stopper.best_step, stopper.stopped_step) == (0.5, 4, 6)
+    assert torch.all(model.head.bias == 4)
+    only_nan, state = EarlyStopping(patience=2), {"model": tiny_model(), "history": History()}
+    for step in (1, 2):
+        state["history"].records.append({"val_acc": float("nan")})
+        state["step"] = step
+        only_nan.on_evaluate(state)
+    assert state["stop"] and only_nan.best is None and only_nan.best_weights is None

@@ -15,6 +15,7 @@ from vitlib.course.exercises import lesson05, lesson06, lesson07
 from vitlib.course.teach import Exercise
 from vitlib.data import load_dataset
 from vitlib.profile import current_profile
+from vitlib.sweep import sweep_spec
 from vitlib.train import History
 
 EXERCISES = [
@@ -34,13 +35,13 @@ def answer_of(exercise: Exercise):
 
 @functools.cache
 def half_B_run():
-    """Lesson 06's experiment, smoke-sized: an untrained ViT stands in for the pretrained one (the checker looks
+    """Lesson 06's demonstration, smoke-sized: an untrained ViT stands in for the pretrained one (the checker looks
     at the data, the model and the history, not at where the weights came from)."""
-    P = current_profile()
-    task_train, val_B = load_dataset(P.train_data, "train"), load_dataset(P.train_data, "val", limit=P.test_limit)
+    P, B = current_profile(), sweep_spec("pretrain", "cpu")
+    task_train, val_B = load_dataset(B.data, "train"), load_dataset(B.data, "val", limit=P.test_limit)
     torch.manual_seed(0)
     pretrained = vitlib.create_vit(P.transfer_variant)
-    model, history, half = lesson06.half_B._solution(pretrained, task_train, val_B, P.finetune_lrs[0])
+    model, history, half = lesson06.half_B._solution(pretrained, task_train, val_B, B.lrs[0])
     full = History([{**r, "val_acc": 0.5} for r in history.records])  # stands in for the run on the whole B
     return model, history, half, full
 
@@ -98,15 +99,31 @@ def test_experiment_reports_the_measured_gap(no_position_run):
     ok, message = lesson05.no_position._checker(model, history, control)
     gap = (history.last("val_acc") - control.last("val_acc")) * 100
     assert ok and f"{gap:+.1f} points" in message and f"{history.last('val_acc'):.1%}" in message
+    # a short one-seed run is labelled a demonstration, and the measurement is sent where it was made
+    assert "demonstration" in message and "not what the change is worth" in message and "lesson 08" in message
 
 
-# --- lesson 06's experiment ----------------------------------------------------------------------------------
+# --- lesson 06's demonstration --------------------------------------------------------------------------------
+def test_lesson06_B_is_the_same_in_every_profile():
+    # the checker takes B from the cpu sweep; the lesson loads the gpu sweep's results on a GPU when they exist
+    cpu, gpu = sweep_spec("pretrain", "cpu"), sweep_spec("pretrain", "gpu")
+    for field in ("data", "finetune_per_class", "batch_size", "eval_every", "warmup_steps", "pretrain_classes"):
+        assert getattr(cpu, field) == getattr(gpu, field), field
+
+
 def test_half_B_rejects_the_whole_B():
     model, history, half, full = half_B_run()
-    P = current_profile()
-    whole = load_dataset(P.train_data, "train").stratified_subset(P.finetune_per_class, seed=0)
+    B = sweep_spec("pretrain", "cpu")
+    whole = load_dataset(B.data, "train").stratified_subset(B.finetune_per_class, seed=0)
     ok, message = lesson06.half_B._checker(model, history, whole, full)
     assert not ok and "half as many" in message
+
+
+def test_half_B_rejects_a_run_of_other_length():
+    model, history, half, full = half_B_run()
+    longer = History(full.records + [{**full.records[-1], "step": full.last("step") + 1}])
+    ok, message = lesson06.half_B._checker(model, history, half, longer)
+    assert not ok and "as many steps" in message
 
 
 def test_half_B_rejects_a_made_up_measurement():
@@ -119,8 +136,8 @@ def test_half_B_rejects_a_made_up_measurement():
 def test_half_B_reports_the_gap_to_the_whole_B():
     model, history, half, full = half_B_run()
     ok, message = lesson06.half_B._checker(model, history, half, full)
-    gap = (history.best("val_acc") - 0.5) * 100
-    assert ok and f"{gap:+.1f} points" in message and f"({len(half)} images)" in message
+    gap = (history.last("val_acc") - 0.5) * 100
+    assert ok and f"{gap:+.1f} points" in message and f"({len(half)} images)" in message and "demonstration" in message
 
 
 # --- lesson 07: the checkers recognise the common slips ---------------------------------------------------------

@@ -20,6 +20,26 @@ def test_warm_up_is_linear_from_the_first_step_and_the_cosine_ends_at_zero():
     assert lr_at(60, 110, 10, 3e-3) == pytest.approx(1.5e-3)
 
 
+def test_a_constant_rate_stays_at_its_peak_after_the_warm_up_to_the_last_step():
+    assert [lr_at(s, 110, 10, 2.0, "constant") for s in (0, 4, 9)] == pytest.approx([0.2, 1.0, 2.0])
+    assert [lr_at(s, 110, 10, 2.0, "constant") for s in (10, 60, 109, 110)] == [2.0, 2.0, 2.0, 2.0]
+    schedule = Schedule.for_run(1_000, 100, epochs=50, warmup_epochs=1, eval_every=1, peak_lr=3e-3, decay="constant")
+    assert schedule.lr(5) == pytest.approx(1.8e-3) and schedule.lr(499) == 3e-3
+    with pytest.raises(ValueError, match="decay must be one of"):
+        Schedule.for_run(1_000, 100, epochs=5, warmup_epochs=1, eval_every=1, peak_lr=1.0, decay="linear")
+
+
+def test_fit_follows_the_constant_rate(tiny_model, toy_task):
+    from vitlib.train import TrainConfig, fit
+    config = TrainConfig(epochs=4, batch_size=16, lr=2e-3, warmup_epochs=1, eval_every=1, decay="constant",
+                         augment="none")
+    history = fit(tiny_model(), toy_task(64), config=config, progress=False)  # 4 steps an epoch
+    assert history["lr"] == pytest.approx([2e-3] * 4)  # the rate of the last step of each epoch
+    cosine = fit(tiny_model(), toy_task(64), config=TrainConfig(**{**config.__dict__, "decay": "cosine"}),
+                 progress=False)
+    assert cosine["lr"][-1] == pytest.approx(2e-3 * 0.5 * (1 + math.cos(math.pi * 11 / 12)))
+
+
 def test_schedule_arithmetic_of_a_run():
     # 50,000 images, batches of 128: 390 whole batches an epoch; 20 epochs; 1 warm-up epoch
     schedule = Schedule.for_run(50_000, 128, epochs=20, warmup_epochs=1, eval_every=0.5, peak_lr=1e-3)

@@ -3,6 +3,7 @@ the test split is never read before training ends, the shuffle test, and the plo
 
 import dataclasses
 import json
+import math
 
 import matplotlib.pyplot as plt
 import pytest
@@ -12,17 +13,31 @@ import vitlib.sweep as sweep
 from vitlib import create_vit
 from vitlib.course.plot import draw_ablation, draw_scaling
 from vitlib.data import load_dataset
-from vitlib.sweep import RULE, SweepSpec, load_results, run_sweep, shuffle_agreement, summarise
+from vitlib.sweep import RULE, SweepSpec, cell_status, load_results, run_sweep, shuffle_agreement, summarise
 from vitlib.tools import sweep as sweep_tool
 
-TINY = SweepSpec("tiny", "scratch", "digits", ("digits-vit", "digits-resnet"), sizes=(40, 80), seeds=2,
-                 lrs=(1e-3, 3e-3), steps=2, batch_size=20, warmup_steps=1, evals=1)
+TINY = SweepSpec("tiny", "scratch", "digits", ("digits-vit-p8s4", "digits-resnet10"), sizes=(40, 80), seeds=2,
+                 lrs=(1e-3, 3e-3), steps=10, batch_size=20, eval_every=1, patience=2, warmup_steps=1, widen=0)
+
+
+def small_splits(real_load):
+    """load_dataset with 100 validation and 100 test images: every run checks validation at every step here."""
+    def load(name, split, *args, **kwargs):
+        return real_load(name, split, *args, **({"limit": 100} if split in ("val", "test") else {}), **kwargs)
+    return load
+
+
+@pytest.fixture(autouse=True)
+def _small_splits(monkeypatch):
+    monkeypatch.setattr(sweep, "load_dataset", small_splits(sweep.load_dataset))
 
 
 @pytest.fixture(scope="module")
 def tiny_results(tmp_path_factory):
     path = tmp_path_factory.mktemp("sweep") / "tiny.json"
-    run_sweep(TINY, path, record={"command": "test"}, progress=False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sweep, "load_dataset", small_splits(sweep.load_dataset))
+        run_sweep(TINY, path, record={"command": "test"}, progress=False)
     return path
 
 
@@ -32,17 +47,21 @@ def test_the_file_holds_every_point_with_its_choice_and_cost(tiny_results):
     keys = {(p["arm"], p["size"], p["seed"]) for p in results["points"]}
     assert keys == {(a, s, seed) for a in TINY.arms for s in TINY.sizes for seed in range(2)}
     for point in results["points"]:
-        assert point["steps"] == 2 and point["train_size"] == point["size"]
-        assert 0 <= point["test_acc"] <= 1 and point["seconds"] > 0
+        assert point["train_size"] == point["size"] and 0 <= point["test_acc"] <= 1 and point["seconds"] > 0
+        assert point["stop"] in ("patience", "cap") and point["val_steps"] == list(range(1, point["steps"] + 1))
+        assert len(point["val_curve"]) == point["steps"] and point["val_acc"] == max(point["val_curve"])
+        assert point["converged"] == (point["stop"] == "patience" and point["steps"] <= 8)
         if point["seed"] == 0:  # the choice, made on validation, is the best of the search
             search = point["lr_search"]
-            assert set(search) == {"0.001", "0.003"}
+            assert set(search) == {"0.001", "0.003"} and point["lr_grid"] == [0.001, 0.003]
             assert point["lr"] == float(max(sorted(search, key=float), key=search.get))
             assert point["val_acc"] == search[str(point["lr"])]
+            assert point["lr_bracketed"] is False  # two rates: the choice is always at an end
         else:  # later seeds reuse it
             first = next(p for p in results["points"] if (p["arm"], p["size"], p["seed"]) == (point["arm"], point["size"], 0))
             assert point["lr"] == first["lr"] and "lr_search" not in point
-    assert results["costs"]["digits-vit"] == {"parameters": 81994, "flops": 13131456}
+    assert results["costs"]["digits-vit-p8s4"] == {"parameters": 81370, "flops": 6729408}
+    assert results["costs"]["digits-resnet10"] == {"parameters": 77858, "flops": 6565376}
 
 
 def test_a_rerun_skips_finished_points_and_finishes_the_rest(tiny_results, tmp_path, monkeypatch):
@@ -68,23 +87,109 @@ def test_a_rerun_skips_finished_points_and_finishes_the_rest(tiny_results, tmp_p
     assert calls == []  # nothing left to do
 
 
+def test_finished_runs_are_kept_so_an_interrupted_point_trains_only_what_it_lacks(tiny_results, tmp_path, monkeypatch):
+    results = json.loads(tiny_results.read_text())
+    runs = sweep.runs_path(tiny_results.parent, TINY)
+    last = results["points"][-1]
+    assert sorted(p.name for p in runs.glob(f"{last['arm']}-{last['size']}-seed{last['seed']}-*")) == [
+        f"{last['arm']}-{last['size']}-seed{last['seed']}-lr{last['lr']:g}.pt"]  # seed 1 trains the chosen rate only
+    path = tmp_path / "tiny.json"
+    path.write_text(json.dumps({**results, "points": results["points"][:-1]}))
+    for kept in runs.glob("*.pt"):  # the sweep of another folder keeps its own runs: copy them across
+        target = sweep.runs_path(tmp_path, TINY) / kept.name
+        target.parent.mkdir(exist_ok=True)
+        target.write_bytes(kept.read_bytes())
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("a run that was kept was trained again")
+
+    monkeypatch.setattr(sweep, "_train", no_training)
+    again = run_sweep(TINY, path, progress=False)
+    redone = again["points"][-1]
+    assert {k: v for k, v in redone.items() if k != "seconds"} == {k: v for k, v in last.items() if k != "seconds"}
+
+
 def test_a_run_stops_once_validation_stops_improving_and_keeps_its_best():
-    # at a learning rate of 1e-12 nothing changes: the second check is no better, and patience 1 stops there
-    spec = dataclasses.replace(TINY, arms=("digits-vit",), sizes=(40,), seeds=1, lrs=(1e-12,), steps=8, evals=4,
-                               patience=1)
+    # at a learning rate of 1e-12 nothing changes: checks 2 and 3 are no better than check 1, patience 2 stops there
+    spec = dataclasses.replace(TINY, arms=("digits-vit-p8s4",), sizes=(40,), seeds=1, lrs=(1e-12,))
     point = run_sweep(spec, progress=False)["points"][0]
-    assert point["steps"] == 4 and point["stopped_early"] is True
-    assert len(point["val_curve"]) == 2 and point["val_acc"] == max(point["val_curve"])
-    fixed = run_sweep(dataclasses.replace(spec, patience=0), progress=False)["points"][0]
-    assert fixed["steps"] == 8 and fixed["stopped_early"] is False and len(fixed["val_curve"]) == 4
+    assert (point["steps"], point["stop"], point["converged"], point["best_step"]) == (3, "patience", True, 1)
+    assert len(point["val_curve"]) == 3 and point["val_acc"] == point["val_curve"][0]
+
+
+def fake_training(peak: float, calls: list):
+    """A stand-in for one training run whose validation accuracy peaks at the rate ``peak`` (on a log scale)."""
+    def train(spec, rule, model, train, val, batch_size, lr, seed, device):
+        calls.append(lr)
+        accuracy = 1 - abs(math.log(lr / peak)) / 10
+        return {"val_acc": accuracy, "best_step": 40, "val_curve": [accuracy], "val_steps": [50], "steps": 50,
+                "stop": "patience", "converged": True, "train_seconds": 0.0}
+    return train
+
+
+def test_a_choice_at_an_end_of_the_grid_widens_it_until_bracketed(monkeypatch):
+    calls = []
+    monkeypatch.setattr(sweep, "_train", fake_training(7e-3, calls))
+    spec = dataclasses.replace(TINY, arms=("digits-resnet10",), sizes=(40,), seeds=2, lrs=(1e-3, 2e-3, 4e-3), widen=3)
+    points = run_sweep(spec, progress=False)["points"]
+    # 4e-3 wins, so 8e-3 is tried; it wins, so 1.6e-2 is tried; it loses: 8e-3 is bracketed. Seed 1 reuses 8e-3
+    assert calls == [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2, 8e-3]
+    assert points[0]["lr"] == 8e-3 and points[0]["lr_grid"] == [1e-3, 2e-3, 4e-3, 8e-3, 1.6e-2]
+    assert points[0]["lr_bracketed"] is True and points[1]["lr"] == 8e-3
+    calls.clear()
+    monkeypatch.setattr(sweep, "_train", fake_training(1e-4, calls))
+    narrow = run_sweep(dataclasses.replace(spec, seeds=1, widen=1), progress=False)
+    assert calls == [1e-3, 2e-3, 4e-3, 5e-4]  # widened once, downwards, and still at the end
+    assert narrow["points"][0]["lr_bracketed"] is False
+    status = cell_status(narrow, "digits-resnet10", 40)
+    assert status["status"] == "undecided" and "0.0005 is at an end of the grid" in status["why"][0]
+
+
+def test_cell_status_names_every_reason_a_point_is_undecided():
+    spec = dataclasses.replace(TINY, seeds=3).as_dict()
+    good = {"arm": "a", "size": 40, "converged": True, "stop": "patience", "steps": 5}
+    points = [{**good, "seed": 0, "lr": 2e-3, "lr_grid": [1e-3, 2e-3, 4e-3], "lr_bracketed": True},
+              {**good, "seed": 1}, {**good, "seed": 2}]
+    assert cell_status({"spec": spec, "points": points}, "a", 40) == {"status": "converged", "why": [], "seeds": 3}
+    capped = [points[0], {**good, "seed": 1, "converged": False, "stop": "cap", "steps": 10}]
+    why = cell_status({"spec": spec, "points": capped}, "a", 40)["why"]
+    assert why == ["2 of 3 seeds run", "seed 1 reached its cap of 10 steps (still learning)"]
+    late = [points[0], points[1], {**good, "seed": 2, "converged": False, "steps": 9}]
+    assert cell_status({"spec": spec, "points": late}, "a", 40)["why"] == [
+        "seed 2 stopped at step 9, later than 80% of its cap of 10 steps (it may have been still learning)"]
+    pre = dict(spec, pretrain_steps=100)
+    pretraining = {"lr": 4e-3, "lr_grid": [1e-3, 2e-3, 4e-3], "lr_bracketed": False, "converged": False, "stop": "cap",
+                   "steps": 100}
+    status = cell_status({"spec": pre, "points": [{**points[0], "pretraining": pretraining}, *points[1:]]}, "a", 40)
+    assert status["status"] == "undecided" and status["why"] == [
+        "pretraining reached its cap of 100 steps (still learning)",
+        "the pretraining rate 0.004 is at an end of its grid [0.001, 0.002, 0.004]"]
 
 
 def test_a_file_of_another_sweep_is_refused(tiny_results):
-    other = dataclasses.replace(TINY, steps=3)
+    other = dataclasses.replace(TINY, steps=20)
     with pytest.raises(ValueError, match=r"another sweep \(fields that differ: \['steps'\]\)"):
         run_sweep(other, tiny_results, progress=False)
     with pytest.raises(ValueError, match="fields that differ: \\['steps'\\]"):
         load_results(tiny_results, other)
+
+
+def test_a_truncated_file_or_an_unwritable_folder_is_refused_before_any_training(tmp_path, monkeypatch):
+    cut = tmp_path / "cut.json"
+    cut.write_text('{"spec": {"name": "tiny"}, "points": [{"arm"')
+    with pytest.raises(ValueError, match="cut.json' is not readable JSON"):
+        load_results(cut, TINY)
+
+    def no_training(spec):
+        raise AssertionError("the data were loaded for training")
+
+    monkeypatch.setattr(sweep, "_Data", no_training)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    with pytest.raises(ValueError, match="path"):
+        run_sweep(TINY, blocker / "results.json", progress=False)
+    with pytest.raises(ValueError, match="is not readable JSON"):
+        run_sweep(TINY, cut, progress=False)
 
 
 def test_the_test_split_is_read_once_per_point_and_only_after_its_training(monkeypatch):
@@ -109,31 +214,47 @@ def test_the_test_split_is_read_once_per_point_and_only_after_its_training(monke
     monkeypatch.setattr(sweep, "load_dataset", load)
     monkeypatch.setattr(sweep, "fit", spy_fit)
     monkeypatch.setattr(sweep, "evaluate", spy_evaluate)
-    spec = dataclasses.replace(TINY, arms=("digits-vit",), sizes=(40,))
+    spec = dataclasses.replace(TINY, arms=("digits-vit-p8s4",), sizes=(40,))
     run_sweep(spec, progress=False)
     # seed 0: both learning rates trained, then one test; seed 1: the chosen one, then one test
     assert events == ["fit", "fit", "test", "fit", "test"]
 
 
-def test_the_pretrain_sweep_pretrains_once_per_size_on_nested_sets_of_A():
-    spec = SweepSpec("tiny-pretrain", "pretrain", "digits", ("digits-vit", "digits-resnet"), sizes=(0, 16, 32),
-                     seeds=2, lrs=(1e-3,), steps=1, batch_size=10, warmup_steps=1, evals=1, pretrain_classes=4,
-                     pretrain_steps=1, pretrain_batch_size=8, pretrain_lrs=(1e-3, 2e-3), finetune_per_class=2)
+def test_the_pretrain_sweep_pretrains_once_per_size_on_nested_sets_of_A(tmp_path, monkeypatch):
+    spec = SweepSpec("tiny-pretrain", "pretrain", "digits", ("digits-vit-p8s4", "digits-resnet10"), sizes=(0, 16, 32),
+                     seeds=2, lrs=(1e-3,), steps=10, batch_size=10, eval_every=1, patience=2, warmup_steps=1,
+                     widen=0, pretrain_classes=4, pretrain_steps=10, pretrain_eval_every=1, pretrain_patience=2,
+                     pretrain_batch_size=8, pretrain_lrs=(1e-3, 2e-3), finetune_per_class=2)
+    monkeypatch.setattr(sweep, "HELDOUT_A", 40)  # 10 held-out instances of each class: checked at every step here
     data = sweep._Data(spec)
     small, large = data.A_of(spec, 16), data.A_of(spec, 32)
-    assert len(small) == 16 and len(large) == 32 and len(data.heldout_A) == 4 * 500
+    assert len(small) == 16 and len(large) == 32 and len(data.heldout_A) == 4 * 10
     assert torch.equal(small.labels.bincount(), torch.full((4,), 4))
     # the smaller A is inside the larger one
     assert all(any(torch.equal(img, other) for other in large.images) for img in small.images[:3])
-    results = run_sweep(spec, progress=False)
+    path = tmp_path / "pretrain.json"
+    results = run_sweep(spec, path, progress=False)
     by_key = {(p["arm"], p["size"], p["seed"]): p for p in results["points"]}
-    assert "pretraining" not in by_key[("digits-vit", 0, 0)]
+    assert "pretraining" not in by_key[("digits-vit-p8s4", 0, 0)]
     for arm in spec.arms:
         for size in (16, 32):
             first, second = by_key[(arm, size, 0)]["pretraining"], by_key[(arm, size, 1)]["pretraining"]
             assert first == second  # pretrained once, fine-tuned per seed
-            assert set(first["lr_search"]) == {"0.001", "0.002"}
-    assert by_key[("digits-vit", 16, 0)]["train_size"] == 20  # B: 2 per class
+            assert set(first["lr_search"]) == {"0.001", "0.002"} and first["stop"] in ("patience", "cap")
+            assert first["heldout_A_acc"] == max(first["val_curve"])
+            assert sweep.pretrained_path(tmp_path, spec, arm, size).exists()
+    assert by_key[("digits-vit-p8s4", 16, 0)]["train_size"] == 20  # B: 2 per class
+    # resumed with the last seed of the largest size left: the kept model is loaded, nothing is pretrained again
+    kept = [p for p in results["points"] if (p["size"], p["seed"]) != (32, 1)]
+    path.write_text(json.dumps({**results, "points": kept}))
+    searches = []
+    real = sweep._search
+    monkeypatch.setattr(sweep, "_search", lambda *args, **kw: searches.append(args[-1]) or real(*args, **kw))
+    again = run_sweep(spec, path, progress=False)
+    assert len(again["points"]) == len(results["points"]) and not any("pretraining" in s for s in searches)
+    resumed = {(p["arm"], p["size"], p["seed"]): p for p in again["points"]}
+    for arm in spec.arms:
+        assert resumed[(arm, 32, 1)]["pretraining"] == by_key[(arm, 32, 0)]["pretraining"]
 
 
 def test_bad_specs_are_refused():
@@ -143,9 +264,21 @@ def test_bad_specs_are_refused():
         dataclasses.replace(TINY, sizes=(10, 40))
     with pytest.raises(ValueError, match="each of arms must be one of"):
         dataclasses.replace(TINY, arms=("digits-vit", "vgg"))
+    for field in ("arms", "lrs", "sizes"):
+        with pytest.raises(ValueError, match=f"{field}"):
+            dataclasses.replace(TINY, **{field: ()})
+    with pytest.raises(ValueError, match="seeds must be a positive int, got 0"):
+        dataclasses.replace(TINY, seeds=0)
+    with pytest.raises(ValueError, match="eval_every=2 leaves fewer than 10 checks"):
+        dataclasses.replace(TINY, eval_every=2)
+    with pytest.raises(ValueError, match="decay must be one of"):
+        dataclasses.replace(TINY, decay="step")
+    pretrain = dict(seeds=1, lrs=(1e-3,), steps=10, batch_size=4, eval_every=1, patience=2, pretrain_classes=4,
+                    pretrain_steps=10, pretrain_eval_every=1, pretrain_patience=2, pretrain_lrs=(1e-3,))
     with pytest.raises(ValueError, match="not a multiple of pretrain_classes=4"):
-        SweepSpec("p", "pretrain", "digits", ("digits-vit",), sizes=(0, 10), seeds=1, lrs=(1e-3,), steps=1,
-                  batch_size=4, pretrain_classes=4, pretrain_steps=1, pretrain_lrs=(1e-3,))
+        SweepSpec("p", "pretrain", "digits", ("digits-vit",), sizes=(0, 10), **pretrain)
+    with pytest.raises(ValueError, match="pretrain_patience must be a positive int, got 0"):
+        SweepSpec("p", "pretrain", "digits", ("digits-vit",), sizes=(0, 8), **{**pretrain, "pretrain_patience": 0})
 
 
 def test_shuffle_agreement_is_one_without_positions_and_less_with_them():
@@ -194,7 +327,7 @@ def test_the_plots_draw_what_the_file_holds(tiny_results):
 
 def test_the_tool_writes_its_file_with_the_command_and_resumes(tmp_path, monkeypatch):
     spec = dataclasses.replace(TINY, name="position-smoke", kind="position", arms=("none", "learned"), sizes=(3500,),
-                               seeds=1, lrs=(1e-3,), steps=1, batch_size=32)
+                               seeds=1, lrs=(1e-3,), steps=10, batch_size=32)
     monkeypatch.setitem(sweep.SWEEPS["smoke"], "position", spec)
     out = sweep_tool.main(["--profile", "smoke", "--sweep", "position", "--folder", str(tmp_path), "--no-progress"])
     path = tmp_path / "sweep-position-smoke.json"
@@ -203,6 +336,6 @@ def test_the_tool_writes_its_file_with_the_command_and_resumes(tmp_path, monkeyp
     assert written["record"]["command"].startswith("python -m vitlib.tools.sweep --profile smoke")
     assert written["record"]["profile"] == "smoke" and written["record"]["torch"] == torch.__version__
     assert {p["arm"]: p["shuffle_agreement"] for p in written["points"]}["none"] == 1.0
-    monkeypatch.setitem(sweep.SWEEPS["smoke"], "position", dataclasses.replace(spec, steps=2))
+    monkeypatch.setitem(sweep.SWEEPS["smoke"], "position", dataclasses.replace(spec, steps=20))
     with pytest.raises(SystemExit):  # the file is another sweep's now: refused before any training
         sweep_tool.main(["--profile", "smoke", "--sweep", "position", "--folder", str(tmp_path), "--no-progress"])

@@ -127,7 +127,8 @@ def patch_centres(image_size, patch_size, stride=None) -> torch.Tensor:
     return torch.cartesian_prod(rows, cols)  # (N, 2)
 
 
-def mean_attention_distance(attention: torch.Tensor, image_size, patch_size, stride=None) -> torch.Tensor:
+def mean_attention_distance(attention: torch.Tensor, image_size, patch_size, stride=None, *,
+                            per_image: bool = False) -> torch.Tensor:
     """Each head's mean attention distance in pixels (the ViT paper's Figure 7, right): for every patch
     query, the distance between its centre and each patch key's centre, weighted by the attention
     (renormalised over the patch keys, so the CLS key does not count), averaged over the queries and the
@@ -135,10 +136,14 @@ def mean_attention_distance(attention: torch.Tensor, image_size, patch_size, str
 
     Args:
         attention: ``(B, h, T, T)`` of one block.
+        per_image: keep the images apart, averaging over the queries only: how much a head's distance varies
+            from one image to the next is the spread any comparison of heads must beat.
 
     Returns:
-        ``(h,)``.
+        ``(h,)``, or ``(B, h)`` with ``per_image=True``.
     """
+    if not isinstance(per_image, bool):
+        raise ValueError(f"per_image must be True or False, got {per_image!r}")
     grid = grid_shape(image_size, patch_size, stride)
     _check_attention(attention, grid)
     centres = patch_centres(image_size, patch_size, stride)  # (N, 2)
@@ -146,4 +151,5 @@ def mean_attention_distance(attention: torch.Tensor, image_size, patch_size, str
     patches = attention[:, :, 1:, 1:].double()  # (B, h, N, N): patch queries over patch keys
     patches = patches / patches.sum(dim=-1, keepdim=True).clamp_min(1e-12)
     per_query = (patches * distance.to(patches.device)).sum(dim=-1)  # (B, h, N)
-    return per_query.mean(dim=(0, 2)).to(attention.dtype)
+    per_head = per_query.mean(dim=2)  # (B, h): each image's distance, per head
+    return (per_head if per_image else per_head.mean(dim=0)).to(attention.dtype)

@@ -21,7 +21,8 @@ is read once per trained model, after training. Every run records why it stopped
 
 :func:`run_sweep` appends one *point* (one arm, one size, one seed) at a time to a JSON file, written
 atomically, with what the point took; an interrupted sweep resumes without rerunning finished points (and
-without pretraining again: each chosen pretrained model is kept beside the file), and a file written by
+without pretraining again: each chosen pretrained model is kept beside the file, and every finished
+training run in a folder git ignores, so an interruption loses at most the run in progress), and a file written by
 another sweep is refused rather than mixed in. :func:`cell_status` says whether the runs behind a point of the
 plot may carry a conclusion.
 """
@@ -54,9 +55,10 @@ from .train import TrainConfig, fit
 from .transfer import prepare_for_task
 
 __all__ = ["SweepSpec", "SWEEPS", "KINDS", "RULE", "sweep_spec", "run_sweep", "load_results", "summarise",
-           "cell_status", "build_model", "shuffle_agreement", "model_costs", "pretrained_path"]
+           "cell_status", "build_model", "shuffle_agreement", "model_costs", "pretrained_path", "runs_path"]
 
 KINDS = ("scratch", "pretrain", "position")
+HELDOUT_A = 2000  # images of dataset A held out to judge pretraining (the same number of every class)
 RULE = ("every run is checked on the validation split every `eval_every` steps at a learning rate constant after "
         "the warm-up, stops once its validation accuracy has not improved for `patience` checks, and keeps its "
         "best weights; it converged if it stopped so before (1 - headroom) of its cap of `steps` steps. "
@@ -297,16 +299,28 @@ def _train(spec, rule, model, train, val, batch_size, lr, seed, device) -> dict:
             "train_seconds": history.last("seconds")}
 
 
-def _search(spec, rule, lrs, make, train, val, batch_size, seed, device, bar, what: str) -> tuple:
+def _search(spec, rule, lrs, make, train, val, batch_size, seed, device, bar, what: str, runs_dir=None,
+            key: str = "") -> tuple:
     """Train ``make()`` at every rate of ``lrs``, then beyond an end of the grid while the best sits there (at most
-    ``spec.widen`` more rates). Returns the best model, its rate and ``{lr: run}`` of every rate tried."""
+    ``spec.widen`` more rates). Returns the best model, its rate and ``{lr: run}`` of every rate tried.
+
+    With ``runs_dir``, every finished run is kept there (``<key>-lr<rate>.pt``: its weights and what it did) and
+    taken from there instead of trained again, so an interrupted sweep loses at most the run in progress."""
     runs, best_model, grid, widenings = {}, None, [float(lr) for lr in lrs], 0
     while grid:
         lr = grid.pop(0)
         torch.manual_seed(seed)  # the fresh weights (or the new head) of this seed, the same for every rate
         model = make()
-        bar.set_postfix_str(f"{what}, lr {lr:g}")
-        runs[lr] = _train(spec, rule, model, train, val, batch_size, lr, seed, device)
+        kept = None if runs_dir is None else Path(runs_dir) / f"{key}-lr{lr:g}.pt"
+        if kept is not None and kept.exists():
+            runs[lr] = load_checkpoint(kept, model)["run"]
+        else:
+            bar.set_postfix_str(f"{what}, lr {lr:g}")
+            runs[lr] = _train(spec, rule, model, train, val, batch_size, lr, seed, device)
+            if kept is not None:
+                kept.parent.mkdir(parents=True, exist_ok=True)
+                save_checkpoint(kept, model, run=runs[lr])
+            model.to(device)
         chosen = choose_lr({k: v["val_acc"] for k, v in runs.items()})
         if chosen == lr:
             best_model = model
@@ -340,7 +354,7 @@ class _Data:
         self.shape = self.pool.image_shape
         self.A = self.heldout_A = None
         if spec.kind == "pretrain" and max(spec.sizes) > 0:
-            per_class, extra = max(spec.sizes) // spec.pretrain_classes, max(2, 2000 // spec.pretrain_classes)
+            per_class, extra = max(spec.sizes) // spec.pretrain_classes, max(2, HELDOUT_A // spec.pretrain_classes)
             fractals = FractalDataset(num_classes=spec.pretrain_classes, per_class=per_class + extra,
                                       image_size=self.shape[1:], channels=self.shape[0], seed=0)
             everything = fractals.to_tensor_dataset(device="cpu", progress=False)
@@ -366,6 +380,11 @@ def pretrained_path(folder, spec: SweepSpec, arm: str, size: int) -> Path:
     return Path(folder) / f"pretrained-{spec.name}" / f"{arm}-A{size}.pt"
 
 
+def runs_path(folder, spec: SweepSpec) -> Path:
+    """Where a sweep keeps every finished training run until its point is done (git ignores it)."""
+    return Path(folder) / f".runs-{spec.name}"
+
+
 def _pretrained(spec, data, arm, size, device, cache: dict, folder, bar) -> tuple:
     """Seed 0's model pretrained on ``size`` images of A, its pretraining rate chosen on held-out A; kept in
     ``folder`` (when given), so that a resumed sweep does not pretrain it again."""
@@ -384,7 +403,8 @@ def _pretrained(spec, data, arm, size, device, cache: dict, folder, bar) -> tupl
 
     model, lr, runs = _search(spec, spec.pretrain_rule, spec.pretrain_lrs, make, data.A_of(spec, size),
                               data.heldout_A, spec.pretrain_batch_size, 0, device, bar,
-                              f"{arm}, pretraining on {size} images of A")
+                              f"{arm}, pretraining on {size} images of A",
+                              None if folder is None else runs_path(folder, spec), f"pretrain-{arm}-A{size}")
     chosen = runs[lr]
     record = {"lr": lr, **_search_record(lr, runs), "heldout_A_acc": chosen["val_acc"],
               **{k: chosen[k] for k in ("steps", "best_step", "stop", "converged", "val_curve", "val_steps",
@@ -412,7 +432,8 @@ def _run_point(spec, data, arm, size, seed, chosen_lr, device, cache, bar, folde
     lrs = spec.lrs if chosen_lr is None else (chosen_lr,)
     search = dataclasses.replace(spec, widen=0) if chosen_lr is not None else spec
     model, lr, runs = _search(search, spec.rule, lrs, make, train, data.val, spec.batch_size, seed, device, bar,
-                              f"{arm}, size {size}, seed {seed}")
+                              f"{arm}, size {size}, seed {seed}", None if folder is None else runs_path(folder, spec),
+                              f"{arm}-{size}-seed{seed}")
     point.update(lr=lr, train_size=len(train), **runs[lr])
     if chosen_lr is None:
         point.update(_search_record(lr, runs))

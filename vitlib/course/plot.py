@@ -14,7 +14,7 @@ from ..attention_maps import to_pixels
 from ..checks import pair
 from ..evaluate import EvalResult
 from ..patches import coverage, extract_patches, grid_shape
-from ..sweep import summarise
+from ..sweep import cell_status, summarise
 from .photos import to_numpy_image
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "plot_history",
     "draw_scaling",
     "draw_ablation",
+    "undecided_cells",
 ]
 
 MAX_OUTLINES = 256  # draw every patch outline up to this many patches, else the first row and column
@@ -259,7 +260,18 @@ def plot_history(history, axes=None):
     return axes
 
 
-ARM_COLOURS = {"digits-vit": "tab:blue", "cifar-vit": "tab:blue", "digits-resnet": "tab:red", "cifar-resnet": "tab:red"}
+ARM_COLOURS = {"digits-vit": "tab:blue", "digits-vit-p8s4": "tab:blue", "cifar-vit": "tab:blue",
+               "digits-resnet": "tab:red", "digits-resnet10": "tab:red", "cifar-resnet": "tab:red"}
+
+
+def undecided_cells(results: dict) -> set:
+    """The ``(arm, size)`` cells of a sweep's results that may carry no conclusion (``vitlib.sweep.cell_status``);
+    none for results without the rule's fields (a hand-made table)."""
+    spec = results.get("spec", {})
+    if not {"seeds", "steps", "headroom"} <= set(spec):
+        return set()
+    cells = {(p["arm"], p["size"]) for p in results["points"]}
+    return {cell for cell in cells if cell_status(results, *cell)["status"] == "undecided"}
 
 
 def draw_scaling(results: dict, ax=None, key: str = "test_acc"):
@@ -267,6 +279,7 @@ def draw_scaling(results: dict, ax=None, key: str = "test_acc"):
     line per arm, error bars from the lowest to the highest seed. Size 0 (no pretraining) is drawn as a dashed
     level line of the arm's colour instead, since a log axis has no 0."""
     ax = _new_axes(ax, figsize=(7, 4.5))
+    undecided = undecided_cells(results)
     for arm, by_size in summarise(results, key).items():
         colour = ARM_COLOURS.get(arm)
         sizes = [s for s in by_size if s > 0]
@@ -275,9 +288,18 @@ def draw_scaling(results: dict, ax=None, key: str = "test_acc"):
         high = [100 * max(by_size[s]["values"]) for s in sizes] - means
         line = ax.errorbar(sizes, means, yerr=[low, high], marker="o", capsize=4, label=arm, color=colour)
         colour = line.lines[0].get_color()
+        open_points = [(s, m) for s, m in zip(sizes, means) if (arm, s) in undecided]
+        if open_points:  # an open marker: undecided (a run did not converge, a seed is missing, ...)
+            ax.plot(*zip(*open_points), ls="none", marker="o", ms=9, mfc="white", mec=colour, zorder=3)
         if 0 in by_size:
-            ax.axhline(100 * by_size[0]["mean"], color=colour, ls="--", lw=1, label=f"{arm}, none")
-    ax.set_xscale("log")
+            ax.axhline(100 * by_size[0]["mean"], color=colour, ls="--" if (arm, 0) not in undecided else ":", lw=1,
+                       label=f"{arm}, none" + (" (undecided)" if (arm, 0) in undecided else ""))
+    if undecided:
+        ax.plot([], [], ls="none", marker="o", ms=9, mfc="white", mec="black", label="open: undecided")
+    if any(p["size"] > 0 for p in results["points"]):
+        ax.set_xscale("log")
+    else:
+        ax.text(0.5, 0.5, "nothing stored yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
     ax.grid(alpha=0.3, which="both")
     ax.legend(fontsize=9)
@@ -293,7 +315,13 @@ def draw_ablation(results: dict, ax=None, key: str = "test_acc"):
     means = np.array([100 * next(iter(table[arm].values()))["mean"] for arm in arms])
     values = [[100 * v for v in next(iter(table[arm].values()))["values"]] for arm in arms]
     errors = [means - [min(v) for v in values], [max(v) for v in values] - means]
+    undecided = undecided_cells(results)
     bars = ax.bar(range(len(arms)), means, yerr=errors, capsize=6, color="tab:blue", alpha=0.5)
+    for bar, arm in zip(bars, arms):
+        if (arm, next(iter(table[arm]))) in undecided:  # hatched: undecided
+            bar.set_hatch("//")
+            bar.set_facecolor("white")
+            bar.set_edgecolor("tab:blue")
     for i, seeds in enumerate(values):
         ax.scatter([i] * len(seeds), seeds, color="black", s=12, zorder=3)
     ax.set_xticks(range(len(arms)), arms)

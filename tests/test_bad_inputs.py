@@ -24,6 +24,7 @@ from vitlib.early_stopping import EarlyStopping
 from vitlib.evaluate import evaluate
 from vitlib.tools import bench, time_to_target
 from vitlib.tools.time_to_target import TimeToTarget
+from vitlib.sweep import SweepSpec, load_results, run_sweep
 from vitlib.train import Callback, TrainConfig, fit
 from vitlib.transfer import prepare_for_task
 
@@ -291,7 +292,33 @@ CASES = [
     # --- tools ---------------------------------------------------------------------------------------------
     ("ttt-test-class-not-trained", bad_test_split, ValueError,
      r"test' has classes the training data does not have: \['zebras'\]"),
+    # --- types checked before they are compared ------------------------------------------------------------------
+    ("dropout-a-string", lambda t: vit(dropout="0.1"), ValueError, r"dropout must be a number in \[0, 1\), got '0.1'"),
+    ("label-smoothing-a-string", lambda t: quick(label_smoothing="0.1"), ValueError,
+     r"label_smoothing must be a number in \[0, 1\), got '0.1'"),
+    ("decay-unknown", lambda t: quick(decay="linear"), ValueError, "decay must be one of 'cosine', 'constant'; got 'linear'"),
+    # --- sweeps and their results ------------------------------------------------------------------------------
+    ("sweep-no-sizes", lambda t: sweep_with(sizes=()), ValueError, r"a 'scratch' sweep needs sizes, at least one, got \(\)"),
+    ("sweep-no-arms", lambda t: sweep_with(arms=()), ValueError, r"arms must name at least one, got \(\)"),
+    ("sweep-no-seeds", lambda t: sweep_with(seeds=0), ValueError, "seeds must be a positive int, got 0"),
+    ("sweep-rare-checks", lambda t: sweep_with(eval_every=5), ValueError,
+     "eval_every=5 leaves fewer than 10 checks in max_steps=10"),
+    ("raw-pickle-with-a-global", lambda t: load_checkpoint(write(t, "raw.pt", pickle.dumps({"a": Runs()}, protocol=5))),
+     ValueError, r"holds Python objects \(builtins.print\) besides tensors and plain data; vitlib loads only those"),
+    ("results-truncated", lambda t: load_results(write(t, "r.json", b'{"spec": {"na'), None), ValueError,
+     r"r.json' is not readable JSON .*restore it from git, or delete it"),
+    ("results-not-a-sweep", lambda t: load_results(write(t, "r.json", b'{"points": []}'), None), ValueError,
+     r"r.json' is not a sweep's results file \(it needs 'spec' and 'points'\)"),
+    ("results-missing", lambda t: load_results(t / "none.json"), FileNotFoundError, "run the sweep first"),
+    ("sweep-into-a-file", lambda t: run_sweep(sweep_with(), under_a_file(t), progress=False), ValueError,
+     "is a file, not a folder"),
 ]
+
+
+def sweep_with(**changes):
+    settings = dict(name="t", kind="scratch", data="digits", arms=("digits-vit-p8s4",), sizes=(40,), seeds=1,
+                    lrs=(1e-3,), steps=10, batch_size=20, eval_every=1, patience=2)
+    return SweepSpec(**{**settings, **changes})
 
 TOOL_CASES = [
     (time_to_target.main, ["--dataset", "digits", "--target", "1.5"], r"--target must be a number in \[0, 1\], got 1.5"),
@@ -333,3 +360,14 @@ def test_an_unwritable_checkpoint_is_refused_before_training(tmp_path, monkeypat
     with pytest.raises(ValueError, match="is a file, not a folder"):
         train(checkpoint=under_a_file(tmp_path))
     assert steps == [] and (tmp_path / "notes.txt").read_text() == "a file, not a folder"
+
+
+def test_a_refused_resume_leaves_the_model_bit_for_bit_as_it_was(tmp_path):
+    # a linear-probe checkpoint (one trainable tensor group) resumed as a fine-tune (every weight trainable)
+    probe = prepare_for_task(vit(), 4, mode="linear-probe")
+    fit(probe, toy(), config=quick(), checkpoint=tmp_path / "probe.pt", progress=False)
+    model = vit()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    with pytest.raises(ValueError, match="optimizer state in .*probe.pt' does not fit this model's trainable"):
+        fit(model, toy(), config=quick(), checkpoint=tmp_path / "probe.pt", progress=False, new_config=True)
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())

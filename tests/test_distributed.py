@@ -161,3 +161,24 @@ def test_every_train_config_field_is_a_flag():
     assert config == TrainConfig(grad_clip=None, amp=False, checkpoint_every=3, label_smoothing=0.0)
     assert model_options(["depth=1", "pos_embed=sincos2d", "patch_size=(4, 4)"]) == {
         "depth": 1, "pos_embed": "sincos2d", "patch_size": (4, 4)}
+
+
+@pytest.mark.parametrize("env, words", [
+    ({"WORLD_SIZE": "2"}, "sets WORLD_SIZE but not RANK, MASTER_ADDR, MASTER_PORT"),
+    ({"WORLD_SIZE": "2", "RANK": "0"}, "sets RANK, WORLD_SIZE but not MASTER_ADDR, MASTER_PORT"),
+    ({"RANK": "0", "WORLD_SIZE": "2", "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500", "LOCAL_RANK": "0"}, None),
+    ({"RANK": "two", "WORLD_SIZE": "2", "MASTER_ADDR": "x", "MASTER_PORT": "1"}, "RANK must be a whole number, got 'two'"),
+    ({"RANK": "2", "WORLD_SIZE": "2", "MASTER_ADDR": "x", "MASTER_PORT": "1"}, "RANK=2 must be below WORLD_SIZE=2"),
+], ids=["world-size-alone", "no-master", "complete", "rank-a-word", "rank-too-high"])
+def test_a_half_described_launch_is_refused_by_name(monkeypatch, env, words):
+    from vitlib.distributed import LAUNCHER_VARIABLES, launched
+    for name in LAUNCHER_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    assert launched() is False
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    if words is None:
+        assert launched() is True
+    else:
+        with pytest.raises(ValueError, match=words):
+            launched()

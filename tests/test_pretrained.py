@@ -154,7 +154,11 @@ def test_class_names_and_normalisation_come_from_the_files(tmp_path):
      r"'classifier.weight' has shape \(6, 32\) in the state dict, but .* needs \(5, 32\)"),
     (lambda sd: sd.update({"vit.encoder.layer.0.attention.attention.key.weight": torch.zeros(32, 16)}),
      r"'vit.encoder.layer.0.attention.attention.key.weight' has shape \(32, 16\) .* needs \(32, 32\)"),
-], ids=["missing", "unexpected", "head shape", "key shape"])
+    (lambda sd: sd.update({"vit.encoder.layer.0.attention.attention.query.weight": torch.ones(32, 32, dtype=torch.int8)}),
+     r"'vit.encoder.layer.0.attention.attention.query.weight' holds torch.int8 values .* quantised"),
+    (lambda sd: sd.update({"classifier.bias": torch.full((5,), float("nan"))}),
+     r"'classifier.bias' holds values that are not finite"),
+], ids=["missing", "unexpected", "head shape", "key shape", "int8", "nan"])
 def test_a_key_that_does_not_fit_is_named(change, message, tmp_path):
     reference = hf_model()
     state_dict = hf_published_state_dict(reference, tmp_path)
@@ -325,6 +329,53 @@ def test_an_unreachable_hub_fails_fast(empty_hub_cache, monkeypatch):
         FileNotFoundError("not cached")) if local_only else pytest.fail("a download was tried"))
     with watchdog(30), pytest.raises(pretrained.PretrainedUnavailable, match="127.0.0.1 cannot be reached"):
         pretrained.from_hub(NAME, folder=empty_hub_cache, timeout=2)
+
+
+@contextlib.contextmanager
+def silent_server():
+    """A local server that accepts connections and never answers: its address as an http URL."""
+    import socket
+    import threading
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])  # keep the connection open, say nothing
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        stop.set()
+        thread.join()
+        for connection in held:
+            connection.close()
+        listener.close()
+
+
+def test_a_hub_that_accepts_and_never_answers_fails_within_the_timeout(empty_hub_cache, monkeypatch):
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    with silent_server() as url:
+        monkeypatch.setattr(huggingface_hub.constants, "ENDPOINT", url)
+        start = time.perf_counter()
+        with watchdog(30), pytest.raises(pretrained.PretrainedUnavailable, match="did not answer within 2 s"):
+            pretrained.from_hub(NAME, folder=empty_hub_cache, timeout=2)
+        assert time.perf_counter() - start < 10
+        # past the probe, the download itself waits at most the timeout for each answer
+        monkeypatch.setattr(hub, "reachable", lambda url, timeout: None)
+        start = time.perf_counter()
+        with watchdog(30), pytest.raises(pretrained.PretrainedUnavailable):
+            pretrained.from_hub(NAME, folder=empty_hub_cache, timeout=1)
+        assert time.perf_counter() - start < 25
 
 
 def test_a_failed_download_says_what_to_do(empty_hub_cache, monkeypatch):

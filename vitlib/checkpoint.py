@@ -15,8 +15,10 @@ import dataclasses
 import glob
 import os
 import pickle
+import pickletools
 import re
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -142,6 +144,31 @@ def _plain(value):
     return list(value) if isinstance(value, (list, tuple)) else value
 
 
+def pickled_globals(path: Path, most: int = 4) -> list[str]:
+    """The Python objects (``module.name``) that a pickle file, or the ``data.pkl`` of a torch zip file, asks to
+    import, read with ``pickletools`` (nothing is executed); plain data and torch's own tensor machinery are left
+    out. Empty for a file that cannot be read as a pickle."""
+    try:
+        data = path.read_bytes()
+        if zipfile.is_zipfile(path):
+            with zipfile.ZipFile(path) as archive:
+                inner = next((n for n in archive.namelist() if n.endswith("data.pkl")), None)
+                data = archive.read(inner) if inner else b""
+        strings, names = [], []
+        for opcode, argument, _ in pickletools.genops(data):
+            if opcode.name == "GLOBAL":
+                names.append(str(argument).replace(" ", "."))
+            elif opcode.name == "STACK_GLOBAL" and len(strings) >= 2:
+                names.append(f"{strings[-2]}.{strings[-1]}")
+            elif isinstance(argument, str):
+                strings.append(argument)
+    except Exception:  # not a pickle, or cut short: no names to give
+        return []
+    allowed = ("torch.", "collections.OrderedDict", "builtins.set", "builtins.frozenset", "_codecs.encode")
+    found = [n for n in dict.fromkeys(names) if not n.startswith(allowed)]
+    return found[:most]
+
+
 def read_payload(path: Path, map_location) -> dict:
     """``torch.load(path, weights_only=True)``, every failure turned into a message naming the file and what
     to do (never the advice to load it with ``weights_only=False``)."""
@@ -158,9 +185,10 @@ def read_payload(path: Path, map_location) -> dict:
     except (RuntimeError, pickle.UnpicklingError, EOFError, KeyError, ValueError, TypeError, IndexError, OSError,
             AttributeError) as error:
         found = re.search(r"Unsupported global: GLOBAL ([\w.]+)", str(error))
-        if found:
+        names = [found.group(1)] if found else pickled_globals(path)
+        if names:
             raise ValueError(
-                f"checkpoint {where} holds Python objects ({found.group(1)}) besides tensors and plain data; vitlib "
+                f"checkpoint {where} holds Python objects ({', '.join(names)}) besides tensors and plain data; vitlib "
                 "loads only those, so that no file can run code. Save model.state_dict() (or use "
                 "vitlib.checkpoint.save_checkpoint) instead of the objects themselves"
             ) from None

@@ -69,8 +69,7 @@ def non_negative_number(value, name: str) -> float:
 def fraction(value, name: str, *, inclusive: bool = False) -> float:
     """``value`` if it is a number in [0, 1) (a dropout rate, label smoothing), or [0, 1] with ``inclusive``
     (a probability)."""
-    high_ok = value <= 1 if inclusive else value < 1
-    if not _is_number(value) or value < 0 or not high_ok:
+    if not _is_number(value) or value < 0 or not (value <= 1 if inclusive else value < 1):
         raise ValueError(f"{name} must be a number in [0, {'1]' if inclusive else '1)'}, got {value!r}")
     return value
 

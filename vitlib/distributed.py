@@ -45,10 +45,28 @@ __all__ = [
 TIMEOUT = timedelta(minutes=10)  # how long a collective waits for a process that does not come before failing
 
 
+LAUNCHER_VARIABLES = ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")  # what torchrun sets for every process
+
+
 def launched() -> bool:
-    """Whether this process was started by ``torchrun`` (or another launcher that sets ``RANK`` and
-    ``WORLD_SIZE``)."""
-    return "RANK" in os.environ and "WORLD_SIZE" in os.environ
+    """Whether this process was started by ``torchrun`` (or another launcher that sets ``RANK``, ``WORLD_SIZE``,
+    ``MASTER_ADDR`` and ``MASTER_PORT``). Some of them set without the others is an error that names what is
+    missing: a half-described launch must not quietly train as a single process."""
+    present = [name for name in LAUNCHER_VARIABLES if name in os.environ]
+    if not present:
+        return False
+    missing = [name for name in LAUNCHER_VARIABLES if name not in os.environ]
+    if missing:
+        raise ValueError(f"the environment sets {', '.join(present)} but not {', '.join(missing)}: a launcher such "
+                         "as torchrun sets all four; start the run with torchrun, or unset "
+                         f"{', '.join(present)} to train as a single process")
+    for name in ("RANK", "WORLD_SIZE"):
+        value = os.environ[name]
+        if not value.isdigit() or (name == "WORLD_SIZE" and int(value) < 1):
+            raise ValueError(f"{name} must be a whole number{' >= 1' if name == 'WORLD_SIZE' else ''}, got {value!r}")
+    if int(os.environ["RANK"]) >= int(os.environ["WORLD_SIZE"]):
+        raise ValueError(f"RANK={os.environ['RANK']} must be below WORLD_SIZE={os.environ['WORLD_SIZE']}")
+    return True
 
 
 def setup(device=None, timeout: timedelta = TIMEOUT) -> torch.device:

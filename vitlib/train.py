@@ -314,12 +314,12 @@ def resume_run(checkpoint, model, optimizer, config: TrainConfig, schedule: Sche
         total = schedule.total_steps
         raise ValueError(f"checkpoint {where} is at step {step}, past the end of this config's run "
                          f"(epochs={config.epochs}: {total} step{'s' * (total != 1)}); raise epochs to train on")
-    restore_model(model, saved, checkpoint)
-    try:
+    try:  # the optimizer first: it is this run's own, so a refusal here leaves the model as it was
         optimizer.load_state_dict(saved["optimizer"])
     except (ValueError, KeyError) as error:
         raise ValueError(f"the optimizer state in {where} does not fit this model's trainable parameters ({error}); "
                          "were other parameters frozen when it was saved?") from None
+    restore_model(model, saved, checkpoint)
     optimizer.param_groups[0]["weight_decay"] = config.weight_decay  # group 0 decays (vitlib.optim.param_groups)
     history = History(list(saved["history"]), list(saved.get("config_changes", [])))
     if changed:

@@ -68,15 +68,15 @@ def _gap_rows(pretrain: dict, paper: dict) -> list[dict]:
             (small, "ImageNet", "pretrained on a small dataset, ViT is worse than ResNet", "lower", "ViT-B/16"),
             (middle, "ImageNet-21k", "on a medium one, about equal", "level", "ViT-L/16")):
         gap = by_set[model][dataset] - by_set["BiT ResNet-152x4"][dataset]
-        rows.append(_row(claim, f"{model} - BiT {gap:+.1f} on {dataset}", paper["imagenet_top1_by_pretraining_set"]
-                         ["source"].split(";")[0] + " and BiT", expected, f"A = {size:,}: ViT - ResNet",
+        rows.append(_row(claim, f"{model} - BiT {gap:+.1f} on {dataset}", "ViT paper, Appendix Table 5; BiT, Table 1",
+                         expected, f"A = {size:,}: ViT - ResNet",
                          list(_values(pretrain, vit, size).values()), list(_values(pretrain, resnet, size).values()),
                          _reasons(pretrain, [(vit, size), (resnet, size)])))
     table2 = jft["models"]["ViT-H/14"] - jft["models"]["BiT-L ResNet-152x4"]
     table5 = by_set["ViT-H/14"]["JFT-300M"] - by_set["BiT ResNet-152x4"]["JFT-300M"]
     rows.append(_row("on a large one, ViT about a point better",
                      f"ViT-H/14 - BiT-L {table2:+.1f} (Table 2), {table5:+.1f} (Table 5: {jft['why_it_differs']})",
-                     jft["source"], "higher", f"A = {large:,}: ViT - ResNet",
+                     "ViT paper, Tables 2 and 5; BiT-L", "higher", f"A = {large:,}: ViT - ResNet",
                      list(_values(pretrain, vit, large).values()), list(_values(pretrain, resnet, large).values()),
                      _reasons(pretrain, [(vit, large), (resnet, large)])))
     # Figure 4: the gain from a medium to the largest pretraining set, per seed (the same draw of B at both sizes)
@@ -85,7 +85,7 @@ def _gap_rows(pretrain: dict, paper: dict) -> list[dict]:
         at_middle, at_large = _values(pretrain, arm, middle), _values(pretrain, arm, large)
         gains[arm] = [at_large[s] - at_middle[s] for s in sorted(set(at_middle) & set(at_large))]
     rows.append(_row("larger still, better again: ResNet saturates while ViT keeps gaining", paper["figure4"]["reads"],
-                     paper["figure4"]["source"], "higher",
+                     "ViT paper, Figure 4", "higher",
                      f"gain from A = {middle:,} to {large:,}, ViT's - ResNet's", gains[vit], gains[resnet],
                      _reasons(pretrain, [(a, s) for a in (vit, resnet) for s in (middle, large)])))
     return rows
@@ -96,7 +96,7 @@ def _scratch_rows(scratch: dict) -> list[dict]:
     sizes = sorted(scratch["spec"]["sizes"])
     small, large = sizes[0], sizes[-1]
     rows = [_row("from scratch on little data, a convolution's built-in assumptions win",
-                 "argued, not measured (Section 3.1, inductive bias)", "Dosovitskiy et al. (2021), Section 3.1",
+                 "argued, not measured", "ViT paper, Section 3.1 (inductive bias)",
                  "lower", f"{small:,} digits: ViT - ResNet", list(_values(scratch, vit, small).values()),
                  list(_values(scratch, resnet, small).values()), _reasons(scratch, [(vit, small), (resnet, small)]))]
     # the gap of each seed (both arms train on the same draw of that seed) at the largest against the smallest size
@@ -105,7 +105,7 @@ def _scratch_rows(scratch: dict) -> list[dict]:
         v, r = _values(scratch, vit, size), _values(scratch, resnet, size)
         gaps[size] = [v[s] - r[s] for s in sorted(set(v) & set(r))]
     rows.append(_row("from scratch, the ViT's gap narrows as the data grows",
-                     "Figure 3: ViT's rank rises with the pretraining set", "Dosovitskiy et al. (2021), Figure 3",
+                     "ViT's rank rises with the pretraining set", "ViT paper, Figure 3",
                      "higher", f"ViT - ResNet at {large:,} minus at {small:,}", gaps[large], gaps[small],
                      _reasons(scratch, [(a, s) for a in (vit, resnet) for s in (small, large)])))
     return rows
@@ -114,7 +114,7 @@ def _scratch_rows(scratch: dict) -> list[dict]:
 def _position_rows(position: dict, paper: dict) -> list[dict]:
     table8 = paper["position_ablation"]
     accuracy = table8["accuracy"]
-    source = table8["source"].split(":")[0] + f" ({table8['metric']})"
+    source = f"ViT paper, Table 8 ({table8['metric']})"
     drop = (accuracy["none"] - accuracy["1-D (learned)"]) * 100
     learned = list(_values(position, "learned", 0).values())
     rows = [_row("without a position encoding, about 3 points lower", f"none - 1-D learned {drop:+.1f}", source,

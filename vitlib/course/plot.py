@@ -302,7 +302,8 @@ def draw_scaling(results: dict, ax=None, key: str = "test_acc"):
         ax.text(0.5, 0.5, "nothing stored yet", ha="center", va="center", transform=ax.transAxes)
     ax.set_ylabel(f"{key.replace('_acc', '')} accuracy (%)")
     ax.grid(alpha=0.3, which="both")
-    ax.legend(fontsize=9)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=9)
     return ax
 
 

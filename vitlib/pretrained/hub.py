@@ -12,9 +12,11 @@ that knows nothing.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import socket
+import urllib.error
 import urllib.parse
+import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -105,23 +107,42 @@ def offline_mode() -> bool:
 
 
 def reachable(url: str, timeout: float) -> str | None:
-    """``None`` if a connection to ``url``'s host opens within ``timeout`` seconds, else why not (a quick check,
-    so that no download waits through its retries when there is no network)."""
-    parts = urllib.parse.urlsplit(url)
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    """``None`` if ``url``'s server answers an HTTP request within ``timeout`` seconds (any status is an answer),
+    else why not: a quick check, so that no download waits through its retries when there is no network, or
+    when a server accepts the connection and then says nothing."""
+    host = urllib.parse.urlsplit(url).hostname
     try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
             return None
-    except OSError as error:
-        return f"{parts.hostname} cannot be reached ({error.strerror or error})"
+    except urllib.error.HTTPError:
+        return None  # it answered, with an error status: the server is there
+    except TimeoutError:
+        return f"{host} did not answer within {timeout:g} s"
+    except (urllib.error.URLError, OSError) as error:
+        reason = getattr(error, "reason", error)
+        if isinstance(reason, TimeoutError):
+            return f"{host} did not answer within {timeout:g} s"
+        return f"{host} cannot be reached ({getattr(reason, 'strerror', None) or reason})"
+
+
+@contextlib.contextmanager
+def _download_timeout(timeout: float):
+    """huggingface_hub's wait for each response during a download, set to ``timeout`` seconds meanwhile."""
+    before = huggingface_hub.constants.HF_HUB_DOWNLOAD_TIMEOUT
+    huggingface_hub.constants.HF_HUB_DOWNLOAD_TIMEOUT = timeout
+    try:
+        yield
+    finally:
+        huggingface_hub.constants.HF_HUB_DOWNLOAD_TIMEOUT = before
 
 
 def download(name: str, entry: PublishedViT, local_only: bool, timeout: float, revision: str | None) -> Path:
     """Fetch the model's files into huggingface_hub's cache (or find them there, with ``local_only``); the folder
     that holds them."""
     def fetch(filename: str) -> Path:
-        return Path(huggingface_hub.hf_hub_download(name, filename, revision=revision, etag_timeout=timeout,
-                                                    local_files_only=local_only))
+        with _download_timeout(timeout):
+            return Path(huggingface_hub.hf_hub_download(name, filename, revision=revision, etag_timeout=timeout,
+                                                        local_files_only=local_only))
 
     for filename in entry.weights:
         try:

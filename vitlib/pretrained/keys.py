@@ -67,6 +67,11 @@ def check_state_dict(state_dict: Mapping[str, torch.Tensor], expected: Mapping[s
         tensor = state_dict[key]
         if not isinstance(tensor, torch.Tensor):
             raise TypeError(f"{key!r} must be a tensor, got {type(tensor).__name__}")
+        if not (tensor.is_floating_point() and torch.isfinite(tensor).all()):
+            what = f"holds {tensor.dtype} values" if not tensor.is_floating_point() else "holds values that are not finite"
+            raise ValueError(f"{key!r} {what} in the state dict, but the weights of {layout}'s layout must be finite "
+                             "floating-point numbers (float32, float16 or bfloat16): is it a quantised or damaged "
+                             "file? Use the published float weights")
         if tuple(tensor.shape) != tuple(shape):
             raise ValueError(f"{key!r} has shape {tuple(tensor.shape)} in the state dict, but {about} needs "
                              f"{tuple(shape)} ({layout}'s layout); is the config the one these weights were "

@@ -11,6 +11,7 @@ VENV    ?= .venv
 TORCH   ?= torch==2.13.0
 PROFILE ?=
 LAB_ARGS ?=
+WORK    ?= lab
 
 BIN   := $(VENV)/bin
 STAMP := $(VENV)/.installed
@@ -25,8 +26,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[lab,test]"
 	touch $(STAMP)
 
+# the lessons open as your own copies in lab/ (git ignores it; vitlib.tools.workspace), never the stored ones
 lab: install
-	VITLIB_PROFILE=$(PROFILE) $(BIN)/jupyter lab --ServerApp.root_dir=notebooks $(LAB_ARGS)
+	$(BIN)/python -m vitlib.tools.workspace --folder $(WORK)
+	VITLIB_PROFILE=$(PROFILE) $(BIN)/jupyter lab --ServerApp.root_dir=$(WORK) $(LAB_ARGS)
 
 test: install
 	VITLIB_PROFILE=smoke $(BIN)/python -m pytest tests notebooks \

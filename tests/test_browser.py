@@ -1,6 +1,6 @@
 """The course in a real browser: JupyterLab, widgets and all.
 
-JupyterLab is started from this environment the way `make lab` starts it (on the notebooks folder),
+JupyterLab is started from this environment the way `make lab` starts it (on a learner's copies of the lessons),
 headless on a free port of 127.0.0.1 with a token and ``VITLIB_PROFILE=smoke``. A headless Chromium,
 driven by Playwright, opens a lesson, runs all its cells from the Run menu, checks that no cell
 failed, moves the sliders of the lesson's explorer and checks that its label and figure are redrawn.
@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from vitlib.tools import workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -157,8 +159,11 @@ def lab():
         env = dict(os.environ, VITLIB_PROFILE="smoke", JUPYTER_CONFIG_DIR=str(tmp / "config"),
                    JUPYTER_RUNTIME_DIR=str(tmp / "runtime"))
         server = Lab(port=_free_port(), token=secrets.token_hex(16), log=tmp / "lab.log")
+        copies = ROOT / f".lab-browser-{os.getpid()}"  # a learner's copies, as `make lab` makes them (git ignores it)
+        shutil.rmtree(copies, ignore_errors=True)
+        workspace.sync(copies, NOTEBOOKS)
         command = _jupyter_lab_command() + [
-            "--ServerApp.root_dir=notebooks",  # as `make lab`
+            f"--ServerApp.root_dir={copies.name}",  # as `make lab`
             "--no-browser", "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={server.port}",
             "--ServerApp.port_retries=0", f"--IdentityProvider.token={server.token}",
             f"--FileCheckpoints.checkpoint_dir={tmp / 'checkpoints'}",  # not notebooks/.ipynb_checkpoints
@@ -184,6 +189,7 @@ def lab():
             yield server
         finally:
             _stop(process)
+            shutil.rmtree(copies, ignore_errors=True)
 
 
 # ---------------------------------------------------------------- Chromium
@@ -343,7 +349,7 @@ def _show(page, locator) -> None:
 
 
 def test_file_browser_lists_the_lessons(lab, page):
-    """The learner's first step: `make lab` serves notebooks/ and the file browser lists the lessons."""
+    """The learner's first step: `make lab` serves the learner's copies and the file browser lists the lessons."""
     page.goto(lab.workspace_url("file-browser"))
     items = page.locator(".jp-DirListing-content .jp-DirListing-itemText")
     items.first.wait_for(timeout=KERNEL_READY_S * 1000)

@@ -85,6 +85,10 @@ def test_the_grid_widens_beyond_the_end_by_its_own_ratio():
 
 def test_the_best_rate_wins_the_smaller_on_a_tie_and_nan_never():
     assert choose_lr({"0.001": 0.9, "0.002": 0.95, "0.004": 0.95}) == 0.002
+    # the same tie given largest rate first, and as strings whose text order is not their numeric order: the smaller
+    # rate still wins (catches a tie settled by the order the rates were tried or by their text, not by their value)
+    assert choose_lr({0.004: 0.95, 0.002: 0.95, 0.001: 0.9}) == 0.002
+    assert choose_lr({"1e-3": 0.95, "0.002": 0.95}) == 0.001
     assert choose_lr({0.001: float("nan"), 0.002: 0.1}) == 0.002
     assert choose_lr({0.001: None, 0.004: 0.3, 0.002: 0.2}) == 0.004
     with pytest.raises(ValueError, match="no learning rate gave a finite validation accuracy"):

@@ -1,4 +1,5 @@
 import io
+import math
 import os
 import pickle
 import tarfile
@@ -228,3 +229,46 @@ def test_tensor_dataset_checks_its_statistics_against_its_channels():
     assert TensorImageDataset(images, torch.tensor([0.0, 1.0]), ["a", "b"]).labels.dtype == torch.int64
     with pytest.raises(ValueError, match=r"std has 1 values but the images have 3 channels; give one per channel"):
         TensorImageDataset(images, [0, 1], ["a", "b"], mean=[0.5] * 3, std=[0.5])
+
+
+def test_statistics_are_per_channel_in_the_channels_order():
+    # catches statistics taken over the wrong axes (the image width is 5, not the 3 channels, so that shows), in
+    # another channel order, the std not clamped; values by hand: R = 0, G = 128 / 255 = 0.50196, B = 1
+    images = torch.zeros(2, 3, 4, 5, dtype=torch.uint8)
+    images[:, 1], images[:, 2] = 128, 255
+    flat = TensorImageDataset(images, [0, 1], ["a", "b"])
+    assert flat.mean == pytest.approx([0.0, 128 / 255, 1.0], abs=1e-6)
+    assert flat.std == pytest.approx([1e-3] * 3)  # no spread: the clamp keeps normalising finite
+    # two images (10, 20, 30) and (30, 60, 90): means (20, 40, 60) / 255; 40 values per channel, half at each level,
+    # so the (unbiased) std is half the gap times sqrt(40 / 39)
+    images = torch.empty(2, 3, 4, 5, dtype=torch.uint8)
+    for channel, (low, high) in enumerate([(10, 30), (20, 60), (30, 90)]):
+        images[0, channel], images[1, channel] = low, high
+    spread = TensorImageDataset(images, [0, 1], ["a", "b"])
+    assert spread.mean == pytest.approx([20 / 255, 40 / 255, 60 / 255], abs=1e-6)
+    assert spread.std == pytest.approx([g / 255 * math.sqrt(40 / 39) for g in (10, 20, 30)], rel=1e-5)
+
+
+def test_normalising_puts_each_channel_through_its_own_statistics():
+    # catches a mean or std applied to another channel (or a broadcast along H or W), by hand: (x / 255 - mean) / std
+    images = torch.zeros(1, 3, 2, 3, dtype=torch.uint8)
+    images[0, 1], images[0, 2] = 128, 255
+    data = TensorImageDataset(images, [0], ["a"], mean=[0.1, 0.2, 0.3], std=[1.0, 2.0, 4.0])
+    expected = torch.tensor([(0 - 0.1) / 1.0, (128 / 255 - 0.2) / 2.0, (1.0 - 0.3) / 4.0])
+    normalised, _ = data.batch(torch.tensor([0]))
+    torch.testing.assert_close(normalised[0], expected.view(3, 1, 1).expand(3, 2, 3))
+    torch.testing.assert_close(data[0][0], normalised[0])
+    torch.testing.assert_close(data.denormalise(normalised), images.float() / 255)  # and back
+    for moved in (data.subset([0]), data.to("cpu")):  # copies keep the statistics, in order
+        assert moved.mean == [0.1, 0.2, 0.3] and moved.std == [1.0, 2.0, 4.0]
+
+
+def test_an_image_folder_and_cifar10_keep_their_statistics_in_rgb_order(tmp_path):
+    (tmp_path / "only").mkdir()
+    for i in range(2):
+        Image.new("RGB", (6, 4), (0, 128, 255)).save(tmp_path / "only" / f"{i}.png")
+    folder = load_image_folder(tmp_path, progress=False)
+    assert folder.mean == pytest.approx([0.0, 128 / 255, 1.0], abs=1e-6)  # red, green, blue
+    write_cifar_archive(tmp_path / "cifar-10-python.tar.gz")
+    train = read_cifar10_archive(tmp_path / "cifar-10-python.tar.gz")["train"]
+    assert train.mean == [0.4914, 0.4822, 0.4465] and train.std == [0.2470, 0.2435, 0.2616]  # the published, R G B

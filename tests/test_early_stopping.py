@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from vitlib.early_stopping import EarlyStopping
-from vitlib.train import History, TrainConfig, fit
+from vitlib.evaluate import evaluate
+from vitlib.train import Callback, History, TrainConfig, fit
 
 
 def test_stops_after_patience_evaluations_without_improvement_and_restores_the_best(tiny_model):
@@ -71,3 +72,50 @@ def test_a_nan_evaluation_is_never_the_best_and_restores_nothing(tiny_model):
         state["step"] = step
         only_nan.on_evaluate(state)
     assert state["stop"] and only_nan.best is None and only_nan.best_weights is None
+
+
+class Snapshot(Callback):
+    """Keeps a copy of the weights at every check."""
+
+    def __init__(self):
+        self.weights = []
+
+    def on_evaluate(self, state):
+        self.weights.append({k: v.detach().clone() for k, v in state["model"].state_dict().items()})
+
+
+class Saboteur(Callback):
+    """After check ``after``, makes the model predict class 0 for everything (a bias of 1000 that the following
+    steps, each moving it by about the learning rate, cannot undo): every later check on data without class 0
+    scores exactly 0."""
+
+    def __init__(self, after):
+        self.after, self.checks = after, 0
+
+    def on_evaluate(self, state):
+        self.checks += 1
+        if self.checks == self.after:
+            with torch.no_grad():
+                state["model"].head.bias[0] = 1000.0
+
+
+def test_fit_restores_the_weights_of_the_best_check_bit_for_bit(tiny_model, toy_task):
+    # catches a stopper that keeps references instead of copies (the optimizer changes the weights in place, so the
+    # "best" weights would be the last ones), one that restores nothing, or one that keeps the last check's weights
+    train, val = toy_task(64, seed=0), toy_task(64, seed=1)
+    val = val.subset(torch.nonzero(val.labels != 0).flatten())  # no class 0: the sabotaged checks score 0
+    snapshot, stopper = Snapshot(), EarlyStopping(patience=10)
+    model = tiny_model()
+    history = fit(model, train, val, TrainConfig(epochs=4, batch_size=16, lr=3e-3, augment="none"),
+                  callbacks=[snapshot, stopper, Saboteur(after=2)], progress=False)
+    curve = history["val_acc"]
+    # this seed's run, pinned: 20 of the 53 right at checks 1 and 2 (a tie: the first is the best), then sabotaged
+    assert curve == pytest.approx([20 / 53, 20 / 53, 0.0, 0.0])
+    best = curve.index(max(curve))
+    assert best == 0 and not torch.equal(snapshot.weights[0]["head.weight"], snapshot.weights[1]["head.weight"])
+    assert (stopper.best, stopper.best_step, stopper.stopped_step) == (curve[best], 4 * (best + 1), None)
+    final = model.state_dict()
+    for name, tensor in snapshot.weights[best].items():
+        assert torch.equal(final[name], tensor), name
+    assert not torch.equal(final["head.bias"], snapshot.weights[-1]["head.bias"])
+    assert evaluate(model, val).accuracy == stopper.best  # the model one would test is the best check's

@@ -1,6 +1,7 @@
 import torch
+import torch.nn.functional as F
 
-from vitlib.encoder import Encoder, EncoderBlock
+from vitlib.encoder import MLP, Encoder, EncoderBlock
 from vitlib.recording import record_attention
 
 
@@ -30,3 +31,20 @@ def test_stack_matches_torch_encoder_and_records_every_layers_attention(referenc
     with record_attention(encoder[2]) as last:
         encoder[2](second)
     torch.testing.assert_close(record[2], last[0])
+
+
+def test_mlp_dropout_sits_after_the_gelu_and_after_the_second_layer():
+    # the documented order, fc1 -> GELU -> dropout -> fc2 -> dropout, written out with F.dropout drawing from the same
+    # generator state. Catches a dropout moved before the GELU (gelu(drop(z)) != drop(gelu(z))), a second dropout
+    # left out, one on the input instead (another mask shape, so other draws), or a dropout missing in train mode
+    mlp = MLP(8, 16, dropout=0.5).train()
+    x = torch.randn(2, 3, 8)
+    torch.manual_seed(123)
+    out = mlp(x)
+    torch.manual_seed(123)
+    hidden = F.dropout(F.gelu(F.linear(x, mlp.fc1.weight, mlp.fc1.bias)), 0.5, training=True)
+    expected = F.dropout(F.linear(hidden, mlp.fc2.weight, mlp.fc2.bias), 0.5, training=True)
+    torch.testing.assert_close(out, expected, rtol=0, atol=1e-6)
+    plain = F.linear(F.gelu(F.linear(x, mlp.fc1.weight, mlp.fc1.bias)), mlp.fc2.weight, mlp.fc2.bias)
+    assert (out == 0).float().mean() > 0.3  # the last dropout zeroes about half of the outputs
+    torch.testing.assert_close(mlp.eval()(x), plain)  # and in eval mode, no dropout at all

@@ -78,3 +78,36 @@ def test_evaluate_reads_plain_datasets_too(tiny_model, toy_task):
             return plain[i]
 
     assert torch.equal(evaluate(model, Plain(), batch_size=8).predictions, evaluate(model, data).predictions)
+
+
+class Table(Oracle):
+    """Gives the logits of a table's row, the row number written in the image's top-left pixel."""
+
+    def __init__(self, logits):
+        super().__init__(num_classes=logits.shape[1])
+        self.logits = logits
+
+    def forward(self, images):
+        return self.logits[(images[:, 0, 0, 0] * 255).round().long()] + self.anchor
+
+
+def test_mistakes_come_most_confident_first_with_their_confidence_by_hand():
+    # items 0, 2, 3, 5 are wrong, with confidences (softmax of the predicted class) 0.6, 0.9, 0.5, 0.8 by hand:
+    # most confident first is 2, 5, 0, 3. Catches an ascending sort (3, 0, 5, 2), no sort (0, 2, 3, 5), the sort's
+    # positions instead of the items (1, 3, 0, 2), and a confidence taken from the true class instead of the prediction
+    probabilities = torch.tensor([
+        [0.6, 0.3, 0.1],  # item 0: true 1, predicted 0 (0.6)
+        [0.2, 0.7, 0.1],  # item 1: true 1, right
+        [0.05, 0.05, 0.9],  # item 2: true 0, predicted 2 (0.9)
+        [0.25, 0.5, 0.25],  # item 3: true 2, predicted 1 (0.5)
+        [0.1, 0.1, 0.8],  # item 4: true 2, right (0.8, as confident as item 5)
+        [0.8, 0.15, 0.05],  # item 5: true 2, predicted 0 (0.8)
+    ])
+    labels = [1, 1, 0, 2, 2, 2]
+    images = torch.zeros(6, 1, 4, 4, dtype=torch.uint8)
+    images[:, 0, 0, 0] = torch.arange(6, dtype=torch.uint8)
+    data = TensorImageDataset(images, torch.tensor(labels), ["a", "b", "c"], mean=[0.0], std=[1.0])
+    result = evaluate(Table(probabilities.log()), data, batch_size=4)  # softmax(log p) = p
+    assert result.predictions.tolist() == [0, 1, 2, 1, 2, 0]
+    assert result.confidence.tolist() == pytest.approx([0.6, 0.7, 0.9, 0.5, 0.8, 0.8], abs=1e-6)
+    assert result.mistakes.tolist() == [2, 5, 0, 3]

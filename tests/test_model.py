@@ -1,4 +1,5 @@
 import dataclasses
+import math
 
 import pytest
 import torch
@@ -165,3 +166,32 @@ def test_config_is_a_dataclass_and_variants_build():
     for name in VARIANTS:
         config = vit_config(name)
         assert config.num_patches == config.grid[0] * config.grid[1]
+
+
+# Normal(0, 1) cut off at +-2: its standard deviation and the share within one standard deviation, by hand
+# (phi(2) = 0.0539910, Phi(2) - Phi(-2) = 0.9544997, Phi(1) - Phi(-1) = 0.6826895)
+TRUNCATED_STD = math.sqrt(1 - 2 * 2 * 0.0539910 / 0.9544997)  # 0.87963
+TRUNCATED_WITHIN_ONE = 0.6826895 / 0.9544997  # 0.71523
+
+
+def assert_reference_init(weight: torch.Tensor, name: str) -> None:
+    """``weight`` drawn from Normal(0, 0.02) cut off at +-0.04 (checked on >= 100k values, to well within 1%)."""
+    values = weight.detach().flatten()
+    assert values.numel() >= 100_000, name
+    assert values.std().item() == pytest.approx(0.02 * TRUNCATED_STD, rel=0.015), name  # 0.017593
+    assert abs(values.mean().item()) < 2e-4, name
+    assert 0.039 < values.abs().max().item() <= 0.04 + 1e-7, name  # cut at two standard deviations, and reaching it
+    within = (values.abs() < 0.02).float().mean().item()  # a uniform draw of the same std would give 0.66
+    assert within == pytest.approx(TRUNCATED_WITHIN_ONE, abs=0.01), name
+
+
+def test_a_reset_head_is_drawn_as_the_reference_initialises_it():
+    # catches a head left at PyTorch's default (uniform, std 1 / sqrt(3 * 512) = 0.0255), another std (0.01, 0.2), an
+    # untruncated normal (std 0.02, values past 0.04), and a bias that is not zeroed
+    model = create_vit("course-tiny", dim=512, heads=4, depth=1)
+    model.reset_head(1000)
+    assert_reference_init(model.head.weight, "head.weight")
+    assert torch.equal(model.head.bias, torch.zeros(1000))
+    fresh = create_vit("course-tiny", dim=512, heads=4, depth=1, num_classes=1000)  # the same rule at creation
+    assert_reference_init(fresh.head.weight, "fresh head.weight")
+    assert torch.equal(fresh.head.bias, torch.zeros(1000))

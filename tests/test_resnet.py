@@ -1,5 +1,7 @@
 """The ResNet baseline: its shapes, its parameters and FLOPs counted by hand, its blocks against torch's own
-convolutions, and that it learns."""
+convolutions, its initialisation, and a pinned training run."""
+
+import math
 
 import pytest
 import torch
@@ -97,18 +99,37 @@ def test_flops_of_a_vit_by_hand():
     assert count_flops(vit) == embed + 4 * per_block + head
 
 
-def test_learns_a_toy_task():
-    # class 0: a bright left half; class 1: a bright right half, with noise
-    images = torch.rand(256, 1, 12, 12) * 80
-    labels = torch.arange(256) % 2
+def test_features_are_the_mean_of_the_last_map_and_every_parameter_learns():
+    model = create_resnet("digits-resnet", image_size=12, widths=(8, 16), blocks=(1, 1), num_classes=2)
+    images = torch.randn(4, 1, 12, 12)
+    maps = model.feature_maps(images)
+    assert maps.shape == (4, 16, 6, 6)
+    torch.testing.assert_close(model.features(images), maps.mean(dim=(2, 3)))  # global average pooling
+    torch.testing.assert_close(model(images), model.head(maps.mean(dim=(2, 3))))
+    F.cross_entropy(model(images), torch.tensor([0, 1, 0, 1])).backward()
+    for name, parameter in model.named_parameters():  # nothing detached: every weight gets a gradient
+        assert parameter.grad is not None and parameter.grad.abs().sum() > 0, name
+
+
+def test_a_seeded_run_on_a_toy_task_is_pinned():
+    # replaces "accuracy below 0.75 before and above 0.95 after", whose "before" failed for torch seed 3 (0.93: an
+    # untrained network can happen to split left from right). Every number of this seeded run (torch seed 0 from
+    # conftest, TrainConfig seed 0) is pinned; a change to the ResNet or to training moves them (re-pin if meant).
+    # Class 0: a bright left half; class 1: a bright right half, with noise
+    generator = torch.Generator().manual_seed(0)
+    images = torch.rand(128, 1, 12, 12, generator=generator) * 80
+    labels = torch.arange(128) % 2
     images[labels == 0, :, :, :6] += 150
     images[labels == 1, :, :, 6:] += 150
     data = TensorImageDataset(images.clamp(0, 255).to(torch.uint8), labels, ["left", "right"])
     model = create_resnet("digits-resnet", image_size=12, widths=(8, 16), blocks=(1, 1), num_classes=2)
-    before = evaluate(model, data).accuracy
-    fit(model, data, config=TrainConfig(epochs=4, batch_size=32, lr=3e-3, augment="none"), progress=False)
-    after = evaluate(model, data).accuracy
-    assert before < 0.75 and after > 0.95, (before, after)
+    before = evaluate(model, data)
+    history = fit(model, data, config=TrainConfig(epochs=2, batch_size=32, lr=3e-3, augment="none"), progress=False)
+    after = evaluate(model, data)
+    assert (before.accuracy, before.loss) == (0.5, pytest.approx(0.711205, rel=1e-3))  # one class for everything
+    assert history["train_loss"] == pytest.approx([0.707869, 0.523535], rel=1e-3)
+    assert history["train_acc"] == pytest.approx([0.5, 0.7890625], abs=0.02)
+    assert (after.accuracy, after.loss) == (1.0, pytest.approx(0.596291, rel=1e-3))
 
 
 def test_transfer_code_adapts_a_resnet():
@@ -143,3 +164,43 @@ def test_fused_attention_counts_the_same_flops_as_attention_written_out():
     n, d, hidden = 65, 64, 128  # 8x8 patches + CLS, width 64, MLP ratio 2
     per_block = 2 * n * d * 3 * d + 2 * 2 * n * n * d + 2 * n * d * d + 2 * 2 * n * d * hidden
     assert count_flops(fused) == 2 * 64 * 48 * 64 + 4 * per_block + 2 * d * 10
+
+
+def test_convolutions_are_he_normal_by_fan_out_and_batch_norms_start_at_scale_1_shift_0():
+    # He initialisation as documented: Normal(0, sqrt(2 / fan_out)), fan_out = out_channels * k * k. Catches fan_in
+    # (the stem's std would be sqrt(2 / (16 * 9)) = 0.118 instead of sqrt(2 / (64 * 9)) = 0.059; the 1x1 shortcut's
+    # 0.177 instead of 0.125), a linear gain (std / sqrt(2)), a uniform draw of the same std (0.577 of the values within
+    # one std instead of 0.683), and batch norms at another scale or shift
+    model = ResNet(ResNetConfig(image_size=8, in_channels=16, widths=(64, 128), blocks=(1, 1), num_classes=10))
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    assert len(convs) == 6  # stem, two per block, the second stage's 1x1 shortcut
+    standardised = []
+    for conv in convs:
+        out_channels, _, kh, kw = conv.weight.shape
+        std = math.sqrt(2 / (out_channels * kh * kw))
+        values = conv.weight.detach().flatten()  # >= 8192 values each: the empirical std is within 1% of the true one
+        assert values.std().item() == pytest.approx(std, rel=0.05), (tuple(conv.weight.shape), std)
+        assert abs(values.mean().item()) < 0.05 * std, tuple(conv.weight.shape)
+        standardised.append(values / std)
+    pooled = torch.cat(standardised)  # about 300k draws from Normal(0, 1)
+    assert pooled.std().item() == pytest.approx(1.0, abs=0.01)
+    assert (pooled.abs() < 1).float().mean().item() == pytest.approx(0.6827, abs=0.005)  # a normal, not a uniform
+    assert (pooled.abs() > 3).float().mean().item() == pytest.approx(0.0027, abs=0.001)  # with a normal's tails
+    norms = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert len(norms) == 6
+    for norm in norms:  # no zero-initialised last norm in a block: the code documents scale 1 and shift 0 for all
+        assert torch.equal(norm.weight, torch.ones_like(norm.weight))
+        assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
+
+
+def test_the_resnet_head_is_pytorchs_default_linear_layer_when_made_and_when_reset():
+    # nn.Linear's default: weight and bias uniform in +-1 / sqrt(fan_in), so std 1 / sqrt(3 * fan_in). Catches a head
+    # that is zeroed, or drawn as the convolutions are (He normal: values past the bound)
+    model = ResNet(ResNetConfig(image_size=8, in_channels=1, widths=(8, 256), blocks=(1, 1), num_classes=1000))
+    for head in (model.head, prepare_for_task(model, 500).head):
+        bound = 1 / math.sqrt(256)
+        weight = head.weight.detach().flatten()  # >= 128k values
+        assert weight.abs().max().item() <= bound and weight.abs().max().item() > 0.99 * bound
+        assert weight.std().item() == pytest.approx(bound / math.sqrt(3), rel=0.01)
+        assert (weight.abs() < bound / 2).float().mean().item() == pytest.approx(0.5, abs=0.01)  # uniform
+        assert head.bias.abs().max().item() <= bound and head.bias.abs().max().item() > 0.9 * bound  # not zero

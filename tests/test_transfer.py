@@ -37,3 +37,16 @@ def test_new_image_size_resamples_positions():
     assert pretrained.config.image_size == 32
     with pytest.raises(ValueError, match="mode must be one of 'fine-tune', 'linear-probe'; got 'probe'"):
         prepare_for_task(pretrained, 10, mode="probe")
+
+
+def test_the_new_head_is_fresh_and_initialised_as_the_reference_vit():
+    # catches a head copied from the pretrained one (as "fresh"), or not initialised by reset_head's rule:
+    # Normal(0, 0.02) cut at +-0.04 (std 0.02 * 0.8796 = 0.01759), bias exactly zero
+    pretrained = create_vit("course-tiny", dim=512, heads=4, depth=1, num_classes=1000)
+    with torch.no_grad():
+        pretrained.head.bias.fill_(1.0)  # a trained head's bias is not zero
+    model = prepare_for_task(pretrained, 400)
+    weight = model.head.weight.detach().flatten()  # 204,800 values: the std is known to within 0.5%
+    assert weight.std().item() == pytest.approx(0.02 * 0.87963, rel=0.015)
+    assert 0.039 < weight.abs().max().item() <= 0.04 + 1e-7
+    assert torch.equal(model.head.bias, torch.zeros(400)) and torch.all(pretrained.head.bias == 1.0)

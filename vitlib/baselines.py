@@ -28,6 +28,21 @@ def raw_pixels(dataset) -> tuple[torch.Tensor, torch.Tensor]:
     return images.flatten(1).float().cpu(), labels.cpu()
 
 
+def class_indices(labels: torch.Tensor, name: str, num_classes: int | None = None) -> torch.Tensor:
+    """``labels`` as int64, if it holds integer class indices in ``0..num_classes - 1`` (any index >= 0 without
+    ``num_classes``); otherwise a ValueError naming ``name``, the first bad value and the valid range."""
+    if not isinstance(labels, torch.Tensor) or labels.dtype == torch.bool or labels.is_floating_point() \
+            or labels.is_complex():
+        kind = labels.dtype if isinstance(labels, torch.Tensor) else type(labels).__name__
+        raise ValueError(f"{name} must be an integer tensor of class indices, got {kind}")
+    top = None if num_classes is None else num_classes - 1
+    bad = (labels < 0) if top is None else (labels < 0) | (labels > top)
+    if bad.any():
+        valid = "0 or more" if top is None else f"0..{top} (num_classes={num_classes})"
+        raise ValueError(f"{name} must hold class indices in {valid}, got {labels[bad][0].item()}")
+    return labels.long()
+
+
 def fit_linear_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, weight_decay: float = 1e-3,
                           max_iter: int = 200) -> nn.Linear:
     """Multinomial logistic regression: the ``nn.Linear(D, K)`` that minimises the mean cross-entropy on
@@ -36,6 +51,7 @@ def fit_linear_classifier(x: torch.Tensor, y: torch.Tensor, num_classes: int, we
     positive_int(num_classes, "num_classes")
     non_negative_number(weight_decay, "weight_decay")
     positive_int(max_iter, "max_iter")
+    y = class_indices(y, "y", num_classes)
     if x.ndim != 2 or y.shape != (len(x),):
         raise ValueError(f"x must be (N, D) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
     classifier = nn.Linear(x.shape[1], num_classes)
@@ -60,6 +76,7 @@ def nearest_neighbour_predict(train_x: torch.Tensor, train_y: torch.Tensor, x: t
     """The class of each row of ``x`` ``(M, D)`` by its ``k`` nearest rows of ``train_x`` ``(N, D)`` (Euclidean):
     the most frequent label among them, a tie going to the label of the nearest. Returns ``(M,)``."""
     positive_int(k, "k")
+    train_y = class_indices(train_y, "train_y")
     if k > len(train_x):
         raise ValueError(f"k must be at most the {len(train_x)} training items, got {k}")
     predictions = []

@@ -115,8 +115,9 @@ VARIANTS: dict[str, dict] = {
         image_size=28, in_channels=1, patch_size=8, stride=4, dim=48, depth=4, heads=2, mlp_ratio=2.0, num_classes=10,
         fused_attn=False,
     ),
-    # pretrained and fine-tuned in lesson 06 on a CPU: digits-vit at width 96 with 4 heads, which learns more from
-    # the fractals of dataset A than the narrower digits-vit
+    # digits-vit at width 96 with 4 heads, which learned more from the fractals of dataset A than the narrower
+    # digits-vit in a fixed budget (lesson 06 used it until its conclusions moved to the stored "pretrain" sweep, whose
+    # ViT is digits-vit-p8s4)
     "digits-vit-wide": dict(
         image_size=28, in_channels=1, patch_size=7, stride=3, dim=96, depth=4, heads=4, mlp_ratio=2.0, num_classes=10,
     ),

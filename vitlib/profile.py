@@ -47,19 +47,14 @@ class Profile:
     mixup: float  # MixUp's Beta alpha (0: off)
     cutmix: float  # CutMix's Beta alpha (0: off)
     experiment_epochs: float  # the short runs of lesson 05's experiments (a control and one change each)
-    # lesson 06: pretrain on a large dataset A, fine-tune on a small dataset B
-    transfer_variant: str  # the model variant pretrained on A and fine-tuned on B
-    pretrain_classes: int  # fractal classes in A
-    pretrain_per_class: int  # images per class in A
-    pretrain_epochs: float
-    pretrain_batch_size: int
-    finetune_per_class: int  # labelled images per class in B
-    finetune_epochs: float  # the most a run on B may take; it stops sooner once validation stops improving
-    finetune_batch_size: int
-    finetune_lrs: tuple  # learning rates tried on B, each arm choosing its own on the validation split
-    finetune_eval_every: float  # epochs between validation checks on B
-    patience: int  # checks without a better validation accuracy before a run on B stops
-    seeds: int  # repeats of each fine-tuning run, to measure the seed-to-seed spread
+    # lesson 06: pretrain on a large dataset A, fine-tune on a small dataset B. Its conclusions come from the stored
+    # "pretrain" sweep (vitlib.sweep: A, B, the rule, the learning rates, three seeds, the pretrained models); the
+    # lesson's own runs are short demonstrations
+    transfer_variant: str  # the ViT pretrained and fine-tuned: the stored sweep's ViT arm
+    pretrain_per_class: int  # images of each class of A in the live pretraining demonstration
+    pretrain_steps: int  # that demonstration's steps
+    pretrain_eval_every: int  # steps between its checks on held-out images of A
+    finetune_steps: int  # steps of the live fine-tuning demonstrations on B (the stored runs stop by patience)
     # lesson 09: a published ViT, loaded by name, fine-tuned at another resolution
     published_model: str  # its name on the Hugging Face hub
     published_download: bool  # whether to ask the hub for it (no: a randomly initialised stand-in of its layout)
@@ -86,10 +81,8 @@ def _profiles() -> dict[str, Profile]:
             demo_variant="Ti/16", demo_depth=2, shuffle_trials=2,
             train_data="digits", train_variant="digits-vit-p8s4", train_limit=512, test_limit=200,
             epochs=1, batch_size=64, lr=3e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
-            experiment_epochs=1, transfer_variant="digits-vit",
-            pretrain_classes=8, pretrain_per_class=32, pretrain_epochs=1, pretrain_batch_size=64,
-            finetune_per_class=5, finetune_epochs=3, finetune_batch_size=16, finetune_lrs=(1e-3, 3e-3),
-            finetune_eval_every=1, patience=1, seeds=2,
+            experiment_epochs=1, transfer_variant="digits-vit-p8s4",
+            pretrain_per_class=2, pretrain_steps=4, pretrain_eval_every=2, finetune_steps=4,
             published_model="google/vit-base-patch16-224", published_download=False, published_stand_in_depth=2,
             published_finetune_data="digits", published_finetune_size=32, published_finetune_limit=40,
             published_finetune_test_limit=40, published_finetune_mode="fine-tune", published_finetune_epochs=1,
@@ -103,10 +96,10 @@ def _profiles() -> dict[str, Profile]:
             # accuracy")
             epochs=85, batch_size=128, lr=4e-3, warmup_epochs=1, augment="auto", mixup=0.0, cutmix=0.0,
             experiment_epochs=12,  # about 300 steps: far enough for the arms of an experiment to differ
-            transfer_variant="digits-vit-wide",
-            pretrain_classes=100, pretrain_per_class=200, pretrain_epochs=5, pretrain_batch_size=128,
-            finetune_per_class=20, finetune_epochs=100, finetune_batch_size=32, finetune_lrs=(3e-4, 1e-3, 3e-3),
-            finetune_eval_every=2, patience=5, seeds=3,
+            # lesson 06: about a minute of pretraining on the smallest A of the stored sweep (2,000 images) and a quarter
+            # of a minute of fine-tuning, on 2 cores
+            transfer_variant="digits-vit-p8s4", pretrain_per_class=20, pretrain_steps=800,
+            pretrain_eval_every=50, finetune_steps=500,
             # ViT-B/16 trains at a few images a second on 2 cores: the new head alone, on a few hundred digits
             published_model="google/vit-base-patch16-224", published_download=True, published_stand_in_depth=12,
             published_finetune_data="digits", published_finetune_size=32, published_finetune_limit=320,
@@ -120,10 +113,11 @@ def _profiles() -> dict[str, Profile]:
             # a ViT learns CIFAR-10 from scratch only with strong augmentation and long training (DeiT's
             # lesson): RandAugment operations, random erasing, MixUp and CutMix, 200 epochs
             epochs=200, batch_size=512, lr=2e-3, warmup_epochs=5, augment="photo-strong", mixup=0.8, cutmix=1.0,
-            experiment_epochs=20, transfer_variant="cifar-vit",
-            pretrain_classes=1000, pretrain_per_class=100, pretrain_epochs=20, pretrain_batch_size=512,
-            finetune_per_class=500, finetune_epochs=60, finetune_batch_size=128, finetune_lrs=(1e-4, 3e-4, 1e-3),
-            finetune_eval_every=1, patience=5, seeds=3,
+            experiment_epochs=20,
+            # lesson 06: the stored "pretrain" sweeps are on the digits in every profile (vitlib.sweep), and so is the
+            # lesson; its demonstrations are longer on a GPU
+            transfer_variant="digits-vit-p8s4", pretrain_per_class=160, pretrain_steps=3000, pretrain_eval_every=150,
+            finetune_steps=1000,
             # CIFAR-10 at 128x128 (an 8x8 grid instead of the published 14x14), every weight, a few epochs
             published_model="google/vit-base-patch16-224", published_download=True, published_stand_in_depth=12,
             published_finetune_data="cifar10", published_finetune_size=128, published_finetune_limit=None,

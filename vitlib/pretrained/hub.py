@@ -28,6 +28,7 @@ from .imagenet import imagenet_classes
 
 try:  # the optional extra "pretrained": pip install -e ".[pretrained]"
     import huggingface_hub
+    import huggingface_hub.constants  # its timeouts and endpoint, set and read here before any download
     from huggingface_hub import errors as hub_errors
 except ImportError:
     huggingface_hub = hub_errors = None
